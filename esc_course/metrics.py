@@ -1,0 +1,62 @@
+"""Metrics as pure functions of tensors: ``fn(output, target) -> 0-d tensor`` (the batch mean).
+
+They stay on the device, so the training loop can accumulate them without a host sync per step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def predictions(output: torch.Tensor) -> torch.Tensor:
+    """Class predictions from logits: argmax over classes, or ``logit > 0`` for one output unit."""
+    if output.ndim == 1 or output.shape[-1] == 1:
+        return (output.reshape(output.shape[0], -1)[:, 0] > 0).long()
+    return output.argmax(dim=-1)
+
+
+def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Share of correct class predictions; ``output`` are logits (N, C) or (N,)/(N, 1) for two classes."""
+    pred = predictions(output)
+    return (pred == target.reshape(pred.shape).long()).float().mean()
+
+
+def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output.float() - target.float().reshape(output.shape)).pow(2).mean()
+
+
+def mae(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return (output.float() - target.float().reshape(output.shape)).abs().mean()
+
+
+METRICS: dict[str, Metric] = {"accuracy": accuracy, "mse": mse, "mae": mae}
+
+
+def get_metric(name: str) -> Metric:
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(sorted(METRICS))}") from None
+
+
+def resolve_metrics(metrics: Sequence[str | Metric] | None) -> dict[str, Metric]:
+    """Names or callables -> {name: fn}."""
+    out: dict[str, Metric] = {}
+    for m in metrics or ():
+        if isinstance(m, str):
+            out[m] = get_metric(m)
+        elif callable(m):
+            out[getattr(m, "__name__", f"metric{len(out)}")] = m
+        else:
+            raise TypeError(f"metrics must hold names or callables, got {m!r}")
+    return out
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(num_classes, num_classes) counts; rows are true classes, columns predictions."""
+    idx = target.long().reshape(-1) * num_classes + pred.long().reshape(-1)
+    return torch.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)

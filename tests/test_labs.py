@@ -1,0 +1,46 @@
+"""The lab contract, for every lab in the registry: quick run, results.json, figures, CLI-style overrides."""
+
+import json
+
+import pytest
+
+import labs
+
+LABS = list(labs.registry())
+
+
+def test_registry_finds_the_labs():
+    assert "xor" in LABS
+    assert labs.get_info("week01_xor").name == "xor"
+    with pytest.raises(ValueError, match="valid labs: .*xor"):
+        labs.get_info("no-such-lab")
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_quick_run_writes_results(name, tmp_path):
+    module = labs.load(name)
+    cfg = labs.make_config(name, [], quick=True)
+    assert cfg.quick and cfg.device == "auto"
+    result = module.run(cfg, out=tmp_path)
+    metric, mode = labs.headline(module)
+    assert mode in ("max", "min")
+    assert metric in result.metrics
+    data = json.loads((tmp_path / "results.json").read_text())
+    for key in ("lab", "config", "metrics", "history", "tables", "env", "seconds"):
+        assert key in data
+    assert data["lab"] == name
+    assert data["config"]["quick"] is True
+    assert data["env"]["torch"] and data["env"]["seed"] == cfg.seed and data["env"]["device"]
+    for fig in data["figures"]:
+        assert (tmp_path / fig).stat().st_size > 1000
+    assert result.seconds < 120, f"quick mode of {name} must stay fast on a 2-core CPU"
+
+
+@pytest.mark.parametrize("name", LABS)
+def test_config_fields_are_documented_and_typed(name):
+    import dataclasses
+
+    module = labs.load(name)
+    fields = {f.name for f in dataclasses.fields(module.Config)}
+    assert {"seed", "device", "quick"} <= fields
+    assert isinstance(module.QUICK, dict) and set(module.QUICK) <= fields
