@@ -1,0 +1,118 @@
+"""Convolutional networks for small images, with explicit keyword arguments.
+
+Every model takes ``(N, in_channels, H, W)`` and returns logits ``(N, num_classes)``. Those that end in global
+average pooling (all but LeNet-5) work for any input of at least 8x8 (the embedded digits), 16x16 (shapes),
+28x28 (MNIST) or 32x32 (CIFAR-10) pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def _check_sizes(in_channels: int, num_classes: int, widths: Sequence[int]) -> None:
+    if in_channels < 1 or num_classes < 1 or not widths or any(w < 1 for w in widths):
+        raise ValueError(f"sizes must be positive, got in_channels={in_channels}, num_classes={num_classes}, "
+                         f"widths={tuple(widths)} (at least one width)")
+
+
+def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 batch_norm: bool = True) -> list[nn.Module]:
+    """Conv (same padding) -> [BatchNorm] -> ReLU; the conv has no bias when batch norm follows (BN's shift
+    replaces it)."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
+                                         padding=kernel_size // 2, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(out_channels))
+    layers.append(nn.ReLU(inplace=True))
+    return layers
+
+
+class SmallVGG(nn.Module):
+    """VGG's recipe (Simonyan & Zisserman 2015) at small scale: blocks of 3x3 convolutions, each block followed
+    by 2x2 max pooling, so the width grows as the image shrinks; then global average pooling and one Linear layer.
+
+    Two 3x3 convs see a 5x5 window with fewer weights than one 5x5 conv (2 * 9 C^2 vs 25 C^2).
+    Pooling uses ``ceil_mode``, so an odd or 1-pixel map still pools (7 -> 4, 1 -> 1).
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
+                 batch_norm: bool = False, convs_per_block: int = 2, dropout: float = 0.0):
+        super().__init__()
+        _check_sizes(in_channels, num_classes, widths)
+        if convs_per_block < 1 or not 0 <= dropout < 1:
+            raise ValueError(f"convs_per_block must be >= 1 and dropout in [0, 1), got {convs_per_block}, {dropout}")
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            for _ in range(convs_per_block):
+                layers += conv_bn_relu(c, w, batch_norm=batch_norm)
+                c = w
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.pool(self.features(x)))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 conv-BN layers plus a skip connection: out = relu(F(x) + x) (He et al. 2016, "Deep Residual
+    Learning"). Where the shape changes (stride 2 or new width), the skip is a 1x1 conv + BN projection.
+    ``skip=False`` drops the addition: the same layers as a plain network, to compare with.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, skip: bool = True):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+        )
+        self.skip = skip
+        self.shortcut: nn.Module = nn.Identity()
+        if skip and (stride != 1 or in_channels != out_channels):
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x)
+        if self.skip:
+            out = out + self.shortcut(x)
+        return self.relu(out)
+
+
+class SmallResNet(nn.Module):
+    """A ResNet for small images: a 3x3 stem, then one stage of BasicBlocks per width (the first block of every
+    stage after the first halves the resolution with stride 2), global average pooling and one Linear layer.
+
+    ``blocks`` is the number of BasicBlocks per stage (one int for all, or one per width); the network has
+    ``2 * sum(blocks) + 2`` weight layers. ``skip=False`` gives the same network without skip connections.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32, 64),
+                 blocks: int | Sequence[int] = 1, skip: bool = True):
+        super().__init__()
+        _check_sizes(in_channels, num_classes, widths)
+        blocks = [blocks] * len(widths) if isinstance(blocks, int) else list(blocks)
+        if len(blocks) != len(widths) or any(b < 1 for b in blocks):
+            raise ValueError(f"blocks must be a positive int or one positive int per width {tuple(widths)}, "
+                             f"got {blocks}")
+        self.stem = nn.Sequential(*conv_bn_relu(in_channels, widths[0]))
+        stages: list[nn.Module] = []
+        c = widths[0]
+        for i, (w, n) in enumerate(zip(widths, blocks)):
+            for j in range(n):
+                stages.append(BasicBlock(c, w, stride=2 if i > 0 and j == 0 else 1, skip=skip))
+                c = w
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.stages(self.stem(x))).flatten(1))
