@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from esc_course.config import quick_variant
+from esc_course.course.reevaluate import load_heldout, save_weights
 from esc_course.data import TensorLoader
 from esc_course.data.toy import xor
 from esc_course.device import get_device
@@ -120,7 +121,10 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         tables={"models": rows, "mlp_2_2_1_restarts": restarts, "backprop_example": [grads]},
         figures=figures(models, x, y, histories, wide), device=str(device),
     )
-    return finish(result, out, started)
+    result = finish(result, out, started)
+    if out is not None:  # the headline model's weights, for `esc-course submit` and re-evaluation
+        save_weights(models[wide], Path(out) / "model.safetensors")
+    return result
 
 
 def figures(models, x, y, histories, wide: str) -> dict:
@@ -135,6 +139,27 @@ def figures(models, x, y, histories, wide: str) -> dict:
                             title="XOR training loss")
     return {"decision_boundaries": fig, "loss_curves": curves,
             "activations": activations_figure(activation_curves())}
+
+
+def build_model(config: dict) -> torch.nn.Module:
+    """The headline model (the 2-hidden-1 MLP) for a run's config: the re-evaluation protocol of
+    esc_course.course.reevaluate. The config may come from a student's bundle, so its fields are checked."""
+    hidden = config.get("hidden", Config.hidden)
+    activation = config.get("activation", Config.activation)
+    if not isinstance(hidden, int) or isinstance(hidden, bool) or not 1 <= hidden <= 4096:
+        raise ValueError(f"config hidden={hidden!r}: expected an integer in [1, 4096]")
+    if not isinstance(activation, str):
+        raise ValueError(f"config activation={activation!r}: expected a name in esc_course.models.ACTIVATIONS")
+    return MLP(2, hidden=(hidden,), out_features=1, activation=activation)
+
+
+def evaluate_weights(model: torch.nn.Module, config: dict, data_dir: Path | None = None) -> dict[str, float]:
+    """The headline model's accuracy and loss on the organisers' held-out points (``data_dir/xor.safetensors``,
+    tensors x (N, 2) and y (N,) in {0, 1}), else on the four XOR corners the lab trains on."""
+    x, y = load_heldout(data_dir, "xor") if data_dir is not None else xor()
+    data = TensorLoader(x.float(), y.long(), batch_size=len(x), shuffle=False)
+    final = evaluate(model.cpu(), data, bce_logits, torch.device("cpu"))
+    return {"mlp_accuracy": final["accuracy"], "mlp_loss": final["loss"]}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,100 @@
+"""Re-evaluation: measure a bundle's metric from its weights instead of trusting the number it claims.
+
+A lab opts in by defining two functions (the protocol) and saving its headline model's weights:
+
+    def build_model(config: dict) -> torch.nn.Module
+        The lab's headline model for a run's config (the "config" of its results.json), freshly initialised.
+        The config comes from a student's bundle: read only the fields the model needs, check their types and
+        ranges, and raise ValueError on anything else (a huge width must not exhaust the organisers' memory).
+
+    def evaluate_weights(model, config: dict, data_dir: Path | None = None) -> dict[str, float]
+        The lab's metrics for ``model`` (its weights already loaded), on the organisers' held-out data in
+        ``data_dir`` when given (``load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
+        Keys are results.json metric names (at least the headline), so claimed and measured values compare.
+
+    run(cfg, out): save_weights(headline_model, out / "model.safetensors") when ``out`` is given;
+    ``esc-course submit`` puts that file into the bundle as weights/model.safetensors.
+
+Weights travel as safetensors only: loading them reads tensors, never code (no pickle, no torch.load).
+Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+PROTOCOL = ("build_model", "evaluate_weights")
+
+
+def supports(module: ModuleType) -> bool:
+    """Whether a lab module implements the re-evaluation protocol."""
+    return all(callable(getattr(module, name, None)) for name in PROTOCOL)
+
+
+def save_weights(model, path: Path | str) -> Path:
+    """Write ``model.state_dict()`` as safetensors, atomically (temporary file, then rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
+    """Write the organisers' held-out data for ``lab`` as ``data_dir/<lab>.safetensors`` (tensors x, y)."""
+    from safetensors.torch import save_file
+
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and "
+                         f"{tuple(y.shape)}")
+    path = Path(data_dir) / f"{lab}.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"x": x.contiguous(), "y": y.contiguous()}, path)
+    return path
+
+
+def load_heldout(data_dir: Path | str, lab: str):
+    """``(x, y)`` from ``data_dir/<lab>.safetensors``; a missing file or tensor is an error naming the path."""
+    from safetensors.torch import load_file
+
+    path = Path(data_dir) / f"{lab}.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"no held-out data for lab {lab!r}: expected {path} with tensors 'x' and 'y' "
+                                f"(write it with esc_course.course.reevaluate.save_heldout)")
+    tensors = load_file(path)
+    missing = {"x", "y"} - set(tensors)
+    if missing:
+        raise ValueError(f"{path}: missing tensors {sorted(missing)}; expected 'x' (inputs) and 'y' (targets)")
+    return tensors["x"], tensors["y"]
+
+
+def reevaluate(module: ModuleType, config: dict, weights: bytes, data_dir: Path | str | None = None) -> dict:
+    """Load safetensors ``weights`` into ``module.build_model(config)`` and return ``module.evaluate_weights``."""
+    import torch
+    from safetensors.torch import load as load_safetensors
+
+    name = getattr(module, "__name__", "the lab")
+    if not supports(module):
+        raise ValueError(f"{name} cannot re-evaluate weights: it defines no {' and '.join(PROTOCOL)}")
+    state = load_safetensors(weights)  # tensors only: nothing is unpickled or executed
+    model = module.build_model(dict(config))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"the weights do not fit {name}'s model for this config: {err}") from None
+    model.eval()
+    with torch.no_grad():
+        metrics = module.evaluate_weights(model, dict(config), Path(data_dir) if data_dir is not None else None)
+    return {k: float(v) for k, v in metrics.items()}
