@@ -371,6 +371,10 @@ def test_verify_command_prints_a_verdict_per_check_and_fails_on_any_failure(good
     assert res.returncode == 1
     assert "FAIL  paths" in res.stdout and "REJECTED" in res.stdout and "'..'" in res.stdout
     assert not (tmp_path.parent / "evil.txt").exists()
+    res = subprocess.run(cmd + [str(good), str(bad), "--extract", str(tmp_path / "x")], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 1 and f"extracted to {tmp_path / 'x' / good.stem}" in res.stdout
+    assert [p.name for p in (tmp_path / "x").iterdir()] == [good.stem]  # only the valid bundle
 
 
 def test_verification_imports_no_torch_and_executes_nothing(good, tmp_path):
