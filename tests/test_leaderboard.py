@@ -120,6 +120,13 @@ def test_a_bundle_without_weights_cannot_be_reevaluated(run, tmp_path):
     assert "no weights/model.safetensors to re-evaluate" in rejected(board)["week01_xor-team-e.zip"]
 
 
+def test_a_lab_without_the_protocol_is_reported_per_bundle(folder, monkeypatch):
+    monkeypatch.delattr(week01_xor, "evaluate_weights")
+    board = lb.collect(folder, reevaluate=True)
+    assert ranked(board) == []
+    assert "lab 'xor' cannot re-evaluate weights yet" in rejected(board)["week01_xor-team-b.zip"]
+
+
 def fake_run(folder: Path, accuracy: float, loss: float) -> Path:
     folder.mkdir(parents=True)
     (folder / "results.json").write_text(json.dumps({

@@ -199,7 +199,7 @@ def test_each_kind_of_bad_entry_is_refused_with_its_reason_and_nothing_is_writte
     monkeypatch.chdir(work)  # relative names would land here (or in tmp_path, for '..') if anything were written
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     report = verify_bundle(bundle)
-    assert not report.ok
+    assert not report.ok and [c.name for c in report.checks] == list(CHECKS)
     assert check in failed(report), report.text()
     assert words in failed(report)[check], failed(report)[check]
     with pytest.raises(BundleError, match=check):

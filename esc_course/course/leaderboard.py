@@ -126,13 +126,16 @@ def _supersede(entries: list[Entry]) -> list[Entry]:
 
 def _measure(entry: Entry, report, board: Board, data_dir) -> None:
     """Set ``entry.measured`` from the bundle's weights, or ``entry.reason`` why it cannot be measured."""
+    from safetensors import SafetensorError
+
     import labs
     from esc_course.course.reevaluate import reevaluate, supports
 
     module = labs.load(board.lab)
     if not supports(module):
-        raise ValueError(f"lab {board.lab!r} cannot re-evaluate weights: labs/{module.__name__.split('.')[-1]}.py "
-                         f"defines no build_model/evaluate_weights (see esc_course.course.reevaluate)")
+        entry.reason = (f"lab {board.lab!r} cannot re-evaluate weights yet: labs/{module.__name__.split('.')[-1]}.py "
+                        f"defines no build_model/evaluate_weights (see esc_course.course.reevaluate)")
+        return
     files = report.manifest["files"]
     if WEIGHTS not in files:
         entry.reason = f"no {WEIGHTS} to re-evaluate"
@@ -141,7 +144,7 @@ def _measure(entry: Entry, report, board: Board, data_dir) -> None:
         weights = read_member(entry.bundle, WEIGHTS, files[WEIGHTS]["sha256"])  # re-hashed as it is read
         config = report.results.get("config")
         measured = reevaluate(module, config if isinstance(config, dict) else {}, weights, data_dir)
-    except (BundleError, ValueError, RuntimeError, TypeError, KeyError) as err:
+    except (BundleError, SafetensorError, ValueError, RuntimeError, TypeError, KeyError) as err:
         entry.reason = f"re-evaluation failed: {err}"
         return
     entry.measured = _number(measured.get(board.metric))

@@ -88,6 +88,9 @@ class Report:
     manifest: dict[str, Any] | None = None  # set only when the manifest check passed
     results: dict[str, Any] | None = None  # the bundle's results.json, when the results check passed
 
+    def __post_init__(self):
+        self.checks.sort(key=lambda c: CHECKS.index(c.name))  # always listed in the same order
+
     @property
     def ok(self) -> bool:
         return all(c.ok is True for c in self.checks)
