@@ -1,0 +1,77 @@
+"""Week 3 lab: quick mode learns the digits, the table shows the slides' pattern, the data options work."""
+
+import pytest
+
+import labs.week03_cnn as lab
+from esc_course.data.real import DataNotFoundError
+from esc_course.models import count_parameters
+from esc_course.models.cnn import SmallVGG
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return lab.run(lab.Config(quick=True, device="cpu"))
+
+
+@pytest.mark.slow
+def test_quick_mode_learns_the_digits(quick):
+    m = quick.metrics
+    assert m["test_accuracy"] >= 0.95
+    assert m["params"] == count_parameters(SmallVGG(in_channels=1, num_classes=10, batch_norm=True))
+    assert m["scratch_conv_max_error"] < 1e-5 and m["slide_example_correct"] == 1.0
+    assert quick.seconds < 60
+    vgg = quick.history["vgg"]
+    assert vgg["train_loss"][-1] < 0.5 * vgg["train_loss"][0]
+    assert [r["model"] for r in quick.tables["models"]] == ["vgg", "lenet5"]
+    assert {"convolution_example", "filters", "feature_maps", "confusion_matrix", "misclassified",
+            "training_curves"} <= set(quick.figures)
+
+
+@pytest.mark.slow
+def test_the_table_shows_conv_compute_and_fc_parameters(quick):
+    rows = {r["model"]: r for r in quick.tables["complexity"]}
+    assert {"vgg", "lenet5", "AlexNet", "VGG-16", "ResNet-18"} <= set(rows)
+    for name in ("AlexNet", "VGG-16"):  # the slides: FC layers hold the parameters, conv layers the compute
+        assert rows[name]["fc_params_pct"] > 85 and rows[name]["conv_macs_pct"] > 90
+    assert rows["ResNet-18"]["fc_params_pct"] < 5  # global average pooling: one small FC layer
+    assert rows["vgg"]["fc_params_pct"] < 2 and rows["lenet5"]["fc_params_pct"] > 80
+    kinds = {r["kind"] for r in quick.tables["layer_types"]}
+    assert {"conv", "fc", "norm"} <= kinds
+    assert quick.tables["slide_example"][0] == {"row": 0, "col0": 4.0, "col1": 3.0, "col2": 4.0}
+
+
+def test_an_image_folder_from_data_dir(tmp_path):
+    from test_data_real import write_pngs
+
+    write_pngs(tmp_path, per_class=8)
+    result = lab.run(lab.Config(data_dir=str(tmp_path), epochs=1, compare=(), image_size=12, device="cpu",
+                                batch_size=8))
+    assert result.config["data_dir"] == str(tmp_path)
+    assert set(result.metrics) >= {"test_accuracy", "params"}
+    cm_fig = result.figures["confusion_matrix"]
+    assert cm_fig.axes[0].get_xticklabels()[0].get_text() == "cat"
+
+
+def test_mnist_format_files_from_data_dir(tmp_path):
+    from test_data_real import fake_mnist
+
+    fake_mnist(tmp_path, n_train=80, n_test=20)
+    result = lab.run(lab.Config(dataset="mnist", data_dir=str(tmp_path), model="lenet5", compare=(), epochs=1,
+                                device="cpu"))
+    assert result.metrics["params"] == 61_706  # the classic LeNet-5 on 28x28
+    assert result.tables["complexity"][0]["input"] == "1x28x28"
+
+
+def test_missing_data_says_how_to_get_it(tmp_path):
+    with pytest.raises(DataNotFoundError, match="esc-course data fetch cifar10"):
+        lab.run(lab.Config(dataset="cifar10", data_dir=str(tmp_path), device="cpu"))
+
+
+def test_unknown_model_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="valid models: lenet5, vgg"):
+        lab.run(lab.Config(model="alexnet", epochs=1, compare=(), device="cpu"))
+
+
+def test_scratch_conv_check_is_exact():
+    assert lab.scratch_conv_check(0) < 1e-5
+    assert lab.scratch_conv_check(1) < 1e-5
