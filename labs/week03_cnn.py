@@ -162,7 +162,7 @@ def figures(model, histories, x, images, y, pred, info, example, device) -> dict
     }
 
 
-def _show(ax, img: torch.Tensor, title: str = "", cmap: str = "gray") -> None:
+def show_image(ax, img: torch.Tensor, title: str = "", cmap: str = "gray") -> None:
     """One image (C, H, W) in [0, 1]-ish: grey for one channel, RGB for three."""
     img = img.detach().cpu().float()
     if img.shape[0] == 3:
@@ -181,10 +181,11 @@ def convolution_figure(example: dict):
     fig, axes = new_figure(4, size=(2.6, 2.6))
     for ax, key in zip(axes, ("image", "filter", "feature", "pooled")):
         m = example[key]
-        ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=max(float(m.max()), 1))
+        top = max(float(m.max()), 1)
+        ax.imshow(m.numpy(), cmap="Blues", vmin=0, vmax=top)
         for (i, j), v in zip(torch.cartesian_prod(torch.arange(m.shape[0]), torch.arange(m.shape[1])).tolist(),
                              m.flatten().tolist()):
-            ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=11)
+            ax.text(j, i, f"{v:g}", ha="center", va="center", fontsize=11, color="white" if v > 0.6 * top else "black")
         ax.set_title({"image": "image 5x5", "filter": "filter 3x3", "feature": "convolved feature",
                       "pooled": "2x2 max pool, stride 1"}[key], fontsize=9)
         ax.set_xticks([])
@@ -206,7 +207,7 @@ def filters_figure(model, limit: int = 32):
     fig, axes = new_figure(cols, -(-len(w) // cols), size=(1.1, 1.1))
     for i, (ax, f) in enumerate(zip(axes, w)):
         f = (f - f.min()) / (f.max() - f.min() + 1e-8)
-        _show(ax, f if f.shape[0] == 3 else f[:1], f"filter {i}", cmap="viridis")
+        show_image(ax, f if f.shape[0] == 3 else f[:1], f"filter {i}", cmap="viridis")
     for ax in axes[len(w):]:
         ax.set_visible(False)
     fig.suptitle("first-layer filters (learned)", fontsize=10)
@@ -229,7 +230,7 @@ def feature_maps_figure(model, x: torch.Tensor, image: torch.Tensor, per_layer: 
             h.remove()
     fig, axes = new_figure(per_layer + 1, len(maps), size=(1.2, 1.3))
     for row, fmap in enumerate(maps):
-        _show(axes[row * (per_layer + 1)], image, "input" if row == 0 else "")
+        show_image(axes[row * (per_layer + 1)], image, "input" if row == 0 else "")
         for j in range(per_layer):
             ax = axes[row * (per_layer + 1) + 1 + j]
             if j < len(fmap):
@@ -269,7 +270,7 @@ def misclassified_figure(images: torch.Tensor, y: torch.Tensor, pred: torch.Tens
     cols = min(8, n)
     fig, axes = new_figure(cols, -(-n // cols), size=(1.3, 1.5))
     for ax, i in zip(axes, wrong.tolist()):
-        _show(ax, images[i], f"true {str(classes[y[i]])[:8]}\npred {str(classes[pred[i]])[:8]}")
+        show_image(ax, images[i], f"true {str(classes[y[i]])[:8]}\npred {str(classes[pred[i]])[:8]}")
     if len(wrong) == 0:
         axes[0].text(0.5, 0.5, "no errors", ha="center", va="center")
         axes[0].axis("off")
