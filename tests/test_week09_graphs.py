@@ -1,0 +1,89 @@
+"""Week 9 lab: the quick run shows each phenomenon (exact PageRank, spectral split, GCN learning the club's split)."""
+
+import pytest
+import torch
+
+from esc_course.config import quick_variant
+from esc_course.graphs import karate_club
+from labs import week09_graphs
+
+
+@pytest.fixture(scope="module")
+def quick():
+    return week09_graphs.run(week09_graphs.Config(quick=True))
+
+
+def test_pagerank_power_iteration_reaches_the_exact_solution(quick):
+    m = quick.metrics
+    assert m["pagerank_max_error"] < 1e-9
+    rows = {r["graph"]: r for r in quick.tables["pagerank"]}
+    assert rows["directed_example"]["dangling_nodes"] == 1
+    assert rows["karate"]["top_node"] == 33 and rows["karate"]["iterations"] < 200
+
+
+def test_importance_names_the_clubs_leaders(quick):
+    top = {r["measure"]: r["top_5_members"].split() for r in quick.tables["top_members"]}
+    for measure in ("degree", "betweenness", "pagerank"):
+        assert set(top[measure][:2]) == {"0", "33"}, measure  # the instructor and the administrator
+    members = quick.tables["karate_importance"]
+    assert len(members) == 34 and members[0]["club"] == "Mr. Hi" and members[33]["club"] == "Officer"
+    assert quick.metrics["top_betweenness_member"] == 0
+
+
+def test_spectral_split_matches_the_real_split(quick):
+    m = quick.metrics
+    assert m["spectral_agreement"] >= 32 / 34
+    assert m["modularity_real_split"] == pytest.approx(0.3582, abs=1e-4)  # networkx's value for the real split
+    assert m["modularity_spectral_split"] >= m["modularity_real_split"] - 0.01
+
+
+def test_gcn_learns_the_split_from_two_labelled_members(quick):
+    m = quick.metrics
+    assert m["gcn_accuracy"] >= 0.9 and m["gcn_accuracy_min"] >= 0.9
+    assert len(quick.tables["karate_gcn"]) == week09_graphs.QUICK["seeds"]
+    h = quick.history["karate_gcn"]
+    assert h["train_loss"][-1] < 0.5 * h["train_loss"][0]
+
+
+def test_gcn_beats_graph_alone_and_features_alone_on_the_block_model(quick):
+    m = quick.metrics
+    assert m["sbm_gcn_accuracy"] >= 0.7
+    assert m["sbm_gcn_accuracy"] >= m["sbm_mlp_accuracy"] + 0.15
+    assert m["sbm_gcn_accuracy"] > m["sbm_spectral_agreement"]
+
+
+def test_embedding_separates_the_groups_over_training():
+    cfg = quick_variant(week09_graphs.Config(quick=True), week09_graphs.QUICK)
+    club = karate_club()
+    _, acc, wrong, snaps, labelled = week09_graphs.karate_gcn(club, cfg, torch.device("cpu"), seed=0, record=True)
+    assert sorted(snaps) == week09_graphs.snapshot_epochs(cfg.karate_epochs) and labelled.tolist() == [0, 33]
+
+    def separation(emb):  # distance between the group centres over the spread inside the groups
+        y = club.labels
+        centres = torch.stack([emb[y == c].mean(0) for c in (0, 1)])
+        spread = torch.cat([emb[y == c] - centres[c] for c in (0, 1)]).norm(dim=1).mean()
+        return float((centres[0] - centres[1]).norm() / spread)
+
+    first, last = snaps[0], snaps[cfg.karate_epochs]
+    assert first.shape == last.shape == (34, 2)
+    assert separation(last) > 2 * separation(first)
+    assert acc >= 0.9 and wrong == [8]  # member 8 (9 in Zachary's paper), the one his own model also misplaced
+
+
+def test_figures_and_tables(quick):
+    assert set(quick.figures) == {"graph_kinds", "karate_importance", "pagerank_convergence", "spectral_split",
+                                  "gcn_embedding", "gcn_training", "sbm_adjacency", "sbm_training"}
+    kinds = {r["graph"]: r for r in quick.tables["graph_kinds"]}
+    assert [kinds[k]["symmetric"] for k in ("undirected", "weighted", "directed", "complete")] == [True, True,
+                                                                                                   False, True]
+    assert all(r["laplacian_row_sums_zero"] for r in kinds.values())
+    assert quick.config["quick"] is True and quick.lab == "graphs"
+
+
+def test_overrides_reach_the_run():
+    result = week09_graphs.run(week09_graphs.Config(quick=True, seeds=1, sbm_blocks=3, sbm_block_size=60,
+                                                    karate_epochs=40))
+    assert len(result.tables["karate_gcn"]) == 1 and len(result.tables["sbm"]) == 1
+    assert len(result.history["karate_gcn"]["train_loss"]) == 40
+    assert result.config["sbm_epochs"] == week09_graphs.QUICK["sbm_epochs"]
+    assert result.metrics["gcn_accuracy_std"] == 0.0
