@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from esc_course.optim.landscapes import LANDSCAPES, draw, landscapes_figure, trajectory, values
+from esc_course.optim.landscapes import LANDSCAPES, draw, landscapes_figure, trajectories, trajectory, values
 
 
 @pytest.mark.parametrize("name", [n for n, land in LANDSCAPES.items() if land.minimum is not None])
@@ -90,3 +90,12 @@ def test_contour_figures():
     fig, (ax,) = new_figure()
     draw(ax, "bowl", {})
     assert ax.get_title().startswith("bowl")
+
+
+def test_trajectories_at_once_equal_separate_runs():
+    runs = {"sgd": ("sgd", {"lr": 1e-3}), "adam": ("adam", {"lr": 0.1}), "fast": ("sgd", {"lr": 0.01})}
+    together = trajectories("rosenbrock", runs, steps=60)  # sgd at 0.01 diverges on Rosenbrock: cut short
+    for label, (name, hp) in runs.items():
+        alone = trajectory("rosenbrock", name, steps=60, **hp)
+        torch.testing.assert_close(together[label], alone, atol=0, rtol=0)
+    assert len(together["fast"]) < 61 and len(together["adam"]) == 61

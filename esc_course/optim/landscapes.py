@@ -93,7 +93,17 @@ def trajectory(fn: str | Landscape | Fn, optimizer_name: str, start: tuple[float
     """The points an optimizer from esc_course.optim visits on f(x, y): a (steps + 1, 2) float64 tensor.
 
     ``start`` defaults to the landscape's own; ``hparams`` go to the optimizer (lr, momentum, betas, ...).
-    If f or the point stops being finite (a diverging run), the path ends at the last finite point.
+    If the point stops being finite (a diverging run), the path ends at the last finite point.
+    """
+    return trajectories(fn, {optimizer_name: (optimizer_name, hparams)}, start, steps)[optimizer_name]
+
+
+def trajectories(fn: str | Landscape | Fn, runs: Mapping[str, tuple[str, dict]],
+                 start: tuple[float, float] | None = None, steps: int = 100) -> dict[str, torch.Tensor]:
+    """Several optimizers on one function at once: ``runs`` maps label -> (optimizer name, hparams).
+
+    Each optimizer moves its own point; one forward and backward pass serves them all (f of a stack of points,
+    summed: each point's gradient depends on that point only). Returns label -> (N, 2) path as ``trajectory``.
     """
     f = get_landscape(fn)
     if start is None:
@@ -102,20 +112,26 @@ def trajectory(fn: str | Landscape | Fn, optimizer_name: str, start: tuple[float
         start = f.start
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-    point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    opt = get_optimizer(optimizer_name, [point], **hparams)
-    path = [point.detach().clone()]
+    points = {label: torch.tensor(start, dtype=torch.float64, requires_grad=True) for label in runs}
+    opts = [get_optimizer(name, [points[label]], **hparams) for label, (name, hparams) in runs.items()]
+    path = [torch.stack(list(points.values())).detach()]  # per step: (runs, 2)
     for _ in range(steps):
-        loss = f(point[0], point[1])
-        if not torch.isfinite(loss):
-            break
-        opt.zero_grad()
+        stacked = torch.stack(list(points.values()))
+        loss = f(stacked[:, 0], stacked[:, 1]).sum()
+        for opt in opts:
+            opt.zero_grad()
         loss.backward()
-        opt.step()
-        if not torch.isfinite(point).all():
-            break
-        path.append(point.detach().clone())
-    return torch.stack(path)
+        for opt in opts:
+            opt.step()
+        path.append(torch.stack(list(points.values())).detach())
+    paths = torch.stack(path, dim=1)  # (runs, steps + 1, 2)
+    return {label: _finite_prefix(p) for label, p in zip(runs, paths)}
+
+
+def _finite_prefix(path: torch.Tensor) -> torch.Tensor:
+    """The path up to (not including) its first point that is not finite."""
+    bad = (~torch.isfinite(path).all(dim=1)).nonzero()
+    return path[: int(bad[0])] if len(bad) else path
 
 
 def values(fn: str | Landscape | Fn, path: torch.Tensor) -> torch.Tensor:
@@ -124,7 +140,7 @@ def values(fn: str | Landscape | Fn, path: torch.Tensor) -> torch.Tensor:
     return f(path[:, 0], path[:, 1])
 
 
-def _grid(land: Landscape, steps: int = 200):
+def _grid(land: Landscape, steps: int = 150):
     xs = torch.linspace(*land.xlim, steps, dtype=torch.float64)
     ys = torch.linspace(*land.ylim, steps, dtype=torch.float64)
     gx, gy = torch.meshgrid(xs, ys, indexing="xy")
