@@ -36,7 +36,7 @@ class Config:
     data_dir: str = ""          # an ImageFolder (<dir>/<class>/<image>) to train on; with mnist/... their data root
     model: str = "vgg"          # the model shown in the figures: a name in esc_course.models.cnn.CNN_MODELS
     compare: tuple[str, ...] = ("lenet5", "resnet", "nin", "separable")  # also trained, for the comparison table
-    batch_norm: bool = True     # batch norm in the VGG's conv blocks
+    batch_norm: bool = True     # batch norm in the VGG's and NiN's conv blocks (ResNet and separable always have it)
     augment: str = "none"       # augmentation preset for training batches (esc_course.data.augment.PRESETS)
     epochs: int = 20            # passes over the training split, per model
     batch_size: int = 64        # images per step
@@ -65,7 +65,7 @@ def data_for(cfg: Config, device: torch.device):
 
 
 def make_model(name: str, cfg: Config, info) -> torch.nn.Module:
-    extra = {"batch_norm": cfg.batch_norm} if name == "vgg" else {}
+    extra = {"batch_norm": cfg.batch_norm} if name in ("vgg", "nin") else {}
     return build_cnn(name, in_channels=info.channels, num_classes=info.num_classes, image_size=info.size, **extra)
 
 

@@ -81,11 +81,13 @@ def test_lenet5_has_the_classic_geometry_and_parameter_count():
 
 
 @pytest.mark.parametrize("channels, size", SIZES)
-def test_nin_has_no_fully_connected_layer(channels, size):
-    model = NiN(in_channels=channels, num_classes=6, widths=(8, 16))
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_nin_has_no_fully_connected_layer(channels, size, batch_norm):
+    model = NiN(in_channels=channels, num_classes=6, widths=(8, 16), batch_norm=batch_norm)
     check(model, channels, size, 6)
     assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
     assert sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in model.modules()) == 6
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == (6 if batch_norm else 0)
 
 
 @pytest.mark.parametrize("channels, size", SIZES)

@@ -159,28 +159,37 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
-def mlpconv(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
-    """Network-in-Network's block: a kxk conv, then two 1x1 convs: a small MLP applied at every pixel."""
-    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 1), nn.ReLU(inplace=True),
+def mlpconv(in_channels: int, out_channels: int, kernel_size: int, batch_norm: bool = False) -> list[nn.Module]:
+    """Network-in-Network's block: a kxk conv, then two 1x1 convs: a small MLP applied at every pixel.
+    The block ends with the last 1x1 conv (no activation), so the final block can output class scores."""
+    def norm() -> list[nn.Module]:
+        return [nn.BatchNorm2d(out_channels)] if batch_norm else []
+
+    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2), *norm(),
+            nn.ReLU(inplace=True), nn.Conv2d(out_channels, out_channels, 1), *norm(), nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 1)]
 
 
 class NiN(nn.Module):
     """Network in Network (Lin, Chen & Yan 2014): mlpconv blocks with 1x1 convolutions and no fully-connected
     layer at all. The last block has one channel per class and global average pooling turns each channel's map
-    into that class's score, so every parameter is a conv parameter (the slides' NIN row: 100 % conv)."""
+    into that class's score, so every parameter is a conv parameter (the slides' NIN row: 100 % conv).
+
+    The original has no batch norm and trains slowly (on the digits it needs a larger learning rate or many
+    epochs); ``batch_norm=True`` adds BN after the hidden convs (Ioffe & Szegedy 2015, a year later).
+    """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (32, 64),
-                 dropout: float = 0.3):
+                 dropout: float = 0.3, batch_norm: bool = False):
         super().__init__()
         _check_sizes(in_channels, num_classes, widths)
         layers: list[nn.Module] = []
         c = in_channels
         for w in widths:
-            layers += mlpconv(c, w, 3) + [nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True), nn.Dropout(dropout)]
+            layers += mlpconv(c, w, 3, batch_norm) + [nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True),
+                                                     nn.Dropout(dropout)]
             c = w
-        layers += mlpconv(c, num_classes, 3)  # class maps: (N, num_classes, H, W)
+        layers += mlpconv(c, num_classes, 3, batch_norm)  # class maps: (N, num_classes, H, W)
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
 
