@@ -467,8 +467,9 @@ class FitCheckpoints:
     def found(self) -> bool:
         return self.resume and self.path.exists()
 
-    def load(self, model, optimizer, scheduler, generators, epochs: int) -> Checkpoint:
+    def load(self, model, optimizer, scheduler, generators, epochs: int, hook=None) -> Checkpoint:
         ckpt = load(self.path, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators)
+        self.restore_hook(hook, ckpt)
         done = ckpt.counters.get("epoch")
         if not isinstance(done, int):
             raise CheckpointError(self.path, "holds no epoch counter: not written by fit", key="counters")
@@ -487,14 +488,27 @@ class FitCheckpoints:
             save(self.path, **kwargs)
         self._saved_at = time.monotonic()
 
+    @staticmethod
+    def hook_state(hook) -> dict[str, Any]:
+        """An ``on_epoch`` hook with ``state_dict()``/``load_state_dict()`` (e.g. early stopping's best weights)
+        is saved with the run, like the optimizer."""
+        return {"on_epoch": hook.state_dict()} if hasattr(hook, "state_dict") else {}
+
+    @staticmethod
+    def restore_hook(hook, ckpt: Checkpoint) -> None:
+        if hasattr(hook, "load_state_dict") and "on_epoch" in ckpt.state.get("extra", {}):
+            hook.load_state_dict(ckpt.extra("on_epoch"))
+
     def save_epoch(self, model, optimizer, scheduler, history, generators, epoch: int, epochs: int,
-                   stopped: bool) -> None:
+                   stopped: bool, hook=None) -> None:
         self._write(model=model, optimizer=optimizer, scheduler=scheduler, history=history, generators=generators,
-                    counters={"epoch": epoch, "step": 0, "epochs": epochs, "stopped": stopped})
+                    counters={"epoch": epoch, "step": 0, "epochs": epochs, "stopped": stopped},
+                    extra=self.hook_state(hook))
 
     def save_step(self, model, optimizer, scheduler, history, generators, epoch: int, stats, lr: float,
-                  seconds: float, epoch_rng: dict) -> None:
+                  seconds: float, epoch_rng: dict, hook=None) -> None:
         """Inside epoch ``epoch``: the epoch's statistics so far and the random state it began with ride along."""
         partial = {"lr": lr, "seconds": seconds, "stats": stats.state_dict(), "epoch_rng": epoch_rng}
         self._write(model=model, optimizer=optimizer, scheduler=scheduler, history=history, generators=generators,
-                    counters={"epoch": epoch - 1, "step": len(stats), "stopped": False}, extra={"partial": partial})
+                    counters={"epoch": epoch - 1, "step": len(stats), "stopped": False},
+                    extra={"partial": partial, **self.hook_state(hook)})

@@ -2,7 +2,7 @@
 
     esc-course doctor                      versions, device, memory: paste it into a question
     esc-course lab list                    the labs
-    esc-course lab run NAME [--quick] [--out DIR] [--key=value ...]
+    esc-course lab run NAME [--quick] [--out DIR] [--resume] [--key=value ...]
     esc-course lab run all --quick         every lab, with a summary table and runs/<time>/index.html
     esc-course data list [--root DIR]      image data sets: embedded, or on disk and whether their files are there
     esc-course data fetch NAME [--root DIR]   download mnist, fashion_mnist or cifar10 (when online)
@@ -42,18 +42,25 @@ def cmd_lab_run(args: argparse.Namespace, overrides: list[str]) -> int:
 
     names = list(labs.registry()) if args.name == "all" else [args.name]
     try:
+        run_dir = Path(args.out) if args.out else (_unfinished(args.name) if args.resume else
+                                                   Path("runs") / timestamp())
+        outs = {name: run_dir / labs.get_info(name).name if args.name == "all" or not args.out else run_dir
+                for name in names}
+        saved = [labs.resume_settings(out) for out in outs.values()] if args.resume else []
+        if args.resume and not overrides and not args.quick and any(saved):
+            overrides, args.quick = next(s for s in saved if s)  # what the killed run was started with
         for name in names:
             labs.make_config(name, overrides, args.quick)  # check every override before running anything
-    except (ConfigError, ValueError) as err:
+            labs.check_resume(name, outs[name], overrides, args.quick, args.resume)
+    except (ConfigError, ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    run_dir = Path(args.out) if args.out else Path("runs") / timestamp()
     rows = []
     for name in names:
         info = labs.get_info(name)
-        out = run_dir / info.name if args.name == "all" or not args.out else run_dir
+        out = outs[name]
         print(f"running {info.name} ({'quick' if args.quick else 'full'}) ...", flush=True)
-        _, summary = labs.run_one(info.name, overrides, args.quick, out)
+        _, summary = labs.run_one(info.name, overrides, args.quick, out, resume=args.resume)
         if out != run_dir:
             summary.folder = out.relative_to(run_dir).as_posix()
         else:
@@ -66,6 +73,16 @@ def cmd_lab_run(args: argparse.Namespace, overrides: list[str]) -> int:
     print(summary_table(rows))
     print(f"\nresults: {run_dir}/   open {index} in a browser")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _unfinished(name: str) -> Path:
+    import labs
+
+    found = labs.unfinished_run(name)
+    if found is None:
+        raise ValueError(f"--resume: no unfinished run of {name} under runs/ (a killed run keeps its checkpoints "
+                         f"there until it finishes); name the run's folder with --out DIR")
+    return found
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -209,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="lab name (see 'esc-course lab list') or 'all'")
     p.add_argument("--quick", action="store_true", help="small, fast variant (seconds on a laptop CPU)")
     p.add_argument("--out", help="output folder (default: runs/<time>/<lab>)")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints: the newest "
+                   "unfinished one under runs/, or --out DIR")
     p.set_defaults(func=cmd_lab_run, takes_overrides=True)
 
     p = sub.add_parser("submit", help="build a group's submission bundle (zip) for one lab",

@@ -380,7 +380,8 @@ def fit(model: nn.Module, train: Iterable[Batch], val: Iterable[Batch] | None = 
         scheduler: a torch LR scheduler, stepped once per epoch (``scheduler_interval="epoch"``) or after every
             batch (``"step"``). ReduceLROnPlateau gets the validation loss (else the training loss).
         clip_grad_norm: clip the global gradient norm to this value before each step.
-        on_epoch: called as ``on_epoch(epoch, history)`` after each epoch; return True to stop early.
+        on_epoch: called as ``on_epoch(epoch, history)`` after each epoch; return True to stop early. A hook
+            with ``state_dict()`` and ``load_state_dict()`` is checkpointed and resumed with the run.
         checkpoint_dir: write ``checkpoint_dir/last.safetensors`` after every epoch (and every
             ``checkpoint_every`` steps): model, optimizer, scheduler, history, counters, random and loader states.
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one; ``epochs`` is the total.
@@ -404,7 +405,7 @@ def fit(model: nn.Module, train: Iterable[Batch], val: Iterable[Batch] | None = 
     generators = checkpoint.generators_of(train, val) if saver is not None else []
     history, first, partial, rng_at_save = History(), 1, None, None
     if saver is not None and saver.found():
-        ckpt = saver.load(model, optimizer, scheduler, generators, epochs)
+        ckpt = saver.load(model, optimizer, scheduler, generators, epochs, hook=on_epoch)
         history, first = ckpt.history, ckpt.counters["epoch"] + 1
         partial, rng_at_save = ckpt.extra("partial"), ckpt.state.get("rng")
         if ckpt.counters.get("stopped") or (first > epochs and partial is None):
@@ -444,7 +445,7 @@ def fit(model: nn.Module, train: Iterable[Batch], val: Iterable[Batch] | None = 
                         break
                     if bool(torch.isfinite(torch.stack(stats.losses)).all()):  # never checkpoint a NaN state
                         saver.save_step(model, optimizer, scheduler, history, generators, epoch, stats, lr,
-                                        spent + time.perf_counter() - start, epoch_rng)
+                                        spent + time.perf_counter() - start, epoch_rng, hook=on_epoch)
                 row = {"epoch": epoch, **{f"train_{k}": v for k, v in _train_summary(stats, epoch, train).items()}}
                 if val is not None:
                     row.update({f"val_{k}": v for k, v in evaluate(model, val, loss_fn, device, metrics,
@@ -461,7 +462,8 @@ def fit(model: nn.Module, train: Iterable[Batch], val: Iterable[Batch] | None = 
                     bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.endswith(("loss", "accuracy"))})
                 stop = bool(on_epoch is not None and on_epoch(epoch, history))
                 if saver is not None and saver.due(final=stop or epoch == epochs):
-                    saver.save_epoch(model, optimizer, scheduler, history, generators, epoch, epochs, stop)
+                    saver.save_epoch(model, optimizer, scheduler, history, generators, epoch, epochs, stop,
+                                     hook=on_epoch)
                 if stop:
                     break
     finally:

@@ -72,8 +72,77 @@ def make_config(name: str, argv: list[str] | None = None, quick: bool = False):
     return cfg
 
 
-def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: Path | None = None):
-    """Run one lab, write its folder; return (LabResult or None, RunSummary). A failure is recorded, not lost."""
+CHECKPOINTS = "checkpoints"  # a lab run's checkpoints, inside its out folder until the run finishes
+CHECKPOINT_SECONDS = 30.0  # a running fit checkpoints at most this often (and always after its last epoch)
+
+
+def unfinished_run(name: str, root: Path = Path("runs")) -> Path | None:
+    """The newest ``runs/<time>`` folder holding a killed (unfinished) run of lab ``name``, or of any lab for "all"."""
+    pattern = f"*/*/{CHECKPOINTS}/run.json" if name == "all" else f"*/{get_info(name).name}/{CHECKPOINTS}/run.json"
+    found = sorted(Path(root).glob(pattern), key=lambda p: p.stat().st_mtime)
+    return found[-1].parents[2] if found else None
+
+
+def resume_settings(out: Path) -> tuple[list[str], bool] | None:
+    """The ``--key=value`` overrides and quick flag a killed run in ``out`` was started with, if it left them."""
+    import json
+
+    path = Path(out) / CHECKPOINTS / "run.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return list(saved["argv"]), bool(saved["quick"])
+
+
+def check_resume(name: str, out: Path, argv: list[str] | None, quick: bool, resume: bool) -> None:
+    """Refuse, before anything is written, to start over a killed run's checkpoints, or to resume a run with
+    settings other than the ones it was started with."""
+    import json
+    from dataclasses import asdict
+
+    from esc_course.runs import jsonable
+
+    saved = Path(out) / CHECKPOINTS / "run.json"
+    if not saved.is_file():
+        return
+    if not resume:
+        raise FileExistsError(f"{out} holds the checkpoints of an unfinished run of {name}: add --resume to "
+                              f"continue it, or choose another --out (nothing was changed)")
+    before = json.loads(saved.read_text(encoding="utf-8"))["config"]
+    now = jsonable(asdict(make_config(name, argv, quick)))
+    changed = [f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in now.items() if before.get(k) != v]
+    if changed:
+        raise ValueError(f"--resume: the run in {out} was started with other settings ({'; '.join(changed)}); "
+                         f"resume it with the settings it was started with")
+
+
+def _checkpointing(name: str, out: Path | None, cfg, argv: list[str] | None, quick: bool, resume: bool):
+    """Every fit of the lab run checkpoints into ``out/checkpoints`` (see esc_course.checkpoint.run_checkpoints)."""
+    import contextlib
+    import json
+    from dataclasses import asdict
+
+    from esc_course.checkpoint import run_checkpoints
+    from esc_course.runs import atomic_write_text, jsonable
+
+    if out is None:
+        return contextlib.nullcontext()
+    check_resume(name, out, argv, quick, resume)
+    folder = Path(out) / CHECKPOINTS
+    if not (folder / "run.json").is_file():
+        atomic_write_text(folder / "run.json", json.dumps({"lab": name, "argv": list(argv or []), "quick": quick,
+                                                           "config": jsonable(asdict(cfg))}, indent=2))
+    return run_checkpoints(folder, resume=resume, min_seconds=CHECKPOINT_SECONDS)
+
+
+def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: Path | None = None,
+            resume: bool = False):
+    """Run one lab, write its folder; return (LabResult or None, RunSummary). A failure is recorded, not lost.
+
+    While it runs, its fits checkpoint into ``out/checkpoints``; ``resume=True`` continues a killed run from there
+    (finished fits are loaded, the interrupted one continues from its last checkpoint). Removed when it finishes.
+    """
+    import shutil
     import time
     import traceback
 
@@ -84,7 +153,10 @@ def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: 
     try:
         module = load(info.name)
         cfg = make_config(info.name, argv, quick)
-        result = module.run(cfg, out=out)
+        with _checkpointing(info.name, out, cfg, argv, quick, resume):
+            result = module.run(cfg, out=out)
+        if out is not None:
+            shutil.rmtree(Path(out) / CHECKPOINTS, ignore_errors=True)  # finished: nothing left to resume
     except Exception as err:  # noqa: BLE001 - one failing lab must not stop the others
         text = traceback.format_exc()
         if out is not None:
@@ -109,7 +181,7 @@ def _close_figures(result) -> None:
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
-    """``python -m labs.weekNN_name [--quick] [--out=DIR] [--key=value ...]``."""
+    """``python -m labs.weekNN_name [--quick] [--out=DIR] [--resume] [--key=value ...]``."""
     import sys
 
     from esc_course.config import ConfigError
@@ -117,20 +189,30 @@ def main(name: str, argv: list[str] | None = None) -> int:
     from esc_course.viz import table_text
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    quick = "--quick" in argv
+    quick, resume = "--quick" in argv, "--resume" in argv
     out = Path("runs") / timestamp() / get_info(name).name
     rest = []
     for arg in argv:
         if arg.startswith("--out="):
             out = Path(arg.split("=", 1)[1])
-        elif arg != "--quick":
+        elif arg not in ("--quick", "--resume"):
             rest.append(arg)
+    if resume and not any(a.startswith("--out=") for a in argv):
+        found = unfinished_run(name)
+        if found is None:
+            print(f"error: --resume: no unfinished run of {name} under runs/; name its folder with --out=DIR",
+                  file=sys.stderr)
+            return 2
+        out = found / get_info(name).name
+    if resume and not rest and not quick and resume_settings(out):
+        rest, quick = resume_settings(out)  # the settings the killed run was started with
     try:
         make_config(name, rest, quick)
-    except ConfigError as err:
+        check_resume(name, out, rest, quick, resume)
+    except (ConfigError, ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    result, summary = run_one(name, rest, quick, out)
+    result, summary = run_one(name, rest, quick, out, resume)
     if result is None:
         print(f"{name} failed: {summary.error} (traceback in {out / 'error.txt'})", file=sys.stderr)
         return 1

@@ -251,3 +251,83 @@ def test_sigkill_while_writing_a_checkpoint_then_resume(tmp_path):
     a, b = load_file(tmp_path / "resumed.safetensors"), load_file(tmp_path / "whole.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads(json.dumps(load(tmp_path / "run" / LAST).counters))["epoch"] == 5
+
+
+class BestLoss:
+    """An on_epoch hook with state: the best validation loss and the weights it was reached with."""
+
+    def __init__(self, model):
+        self.model, self.best, self.weights = model, float("inf"), None
+
+    def __call__(self, epoch, history):
+        if history["val_loss"][-1] < self.best:
+            self.best = history["val_loss"][-1]
+            self.weights = {k: v.clone() for k, v in self.model.state_dict().items()}
+
+    def state_dict(self):
+        return {"best": self.best, "weights": self.weights}
+
+    def load_state_dict(self, state):
+        self.best, self.weights = state["best"], state["weights"]
+
+
+def test_a_hook_with_state_is_checkpointed_with_the_run(tmp_path):
+    def go(folder, resume=False, interrupt_at=None, seed=0):
+        seed_everything(0)
+        model, opt, sched, train, val = build(seed)
+        hook = BestLoss(model)
+        try:
+            fit(model, train, val, loss_fn=Recorder(interrupt_at), optimizer=opt, epochs=EPOCHS, progress=False,
+                on_epoch=hook, checkpoint_dir=folder, resume=resume)
+        except KeyboardInterrupt:
+            pass
+        return hook
+
+    whole = go(tmp_path / "whole")
+    go(tmp_path / "cut", interrupt_at=4 * (STEPS + 1) + 3)
+    resumed = go(tmp_path / "cut", resume=True, seed=7)
+    assert resumed.best == whole.best and resumed.weights is not None
+    assert_same(resumed.weights, whole.weights)
+
+
+# --- a killed lab run, continued with `esc-course lab run NAME --resume` ------------------------------------------
+
+def cli(*args, cwd):
+    return subprocess.Popen([sys.executable, "-m", "esc_course.cli", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def comparable(folder):
+    data = json.loads((folder / "results.json").read_text())
+    drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
+    return data["metrics"], data["tables"], {k: drop(h) for k, h in data["history"].items()}
+
+
+@pytest.mark.slow
+def test_a_killed_lab_run_resumes_to_the_uninterrupted_results(tmp_path):
+    import time
+
+    killed = cli("lab", "run", "xor", "--quick", cwd=tmp_path)  # into runs/<time>/xor
+    deadline = time.monotonic() + 600
+    while not list(tmp_path.glob("runs/*/xor/checkpoints/fit-002/last.safetensors")):
+        assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    reference = cli("lab", "run", "xor", "--quick", "--out", str(tmp_path / "ref"), cwd=tmp_path)
+    reference.communicate(timeout=600)
+    (out,) = tmp_path.glob("runs/*/xor")
+    assert not (out / "results.json").exists() and (out / "checkpoints" / "run.json").exists()
+
+    started_over = cli("lab", "run", "xor", "--quick", "--out", str(out), cwd=tmp_path)
+    _, err = started_over.communicate(timeout=300)
+    assert started_over.returncode == 2 and "--resume" in err  # refused: it would start over the checkpoints
+    other = cli("lab", "run", "xor", "--resume", "--quick", "--epochs=7", "--out", str(out), cwd=tmp_path)
+    _, err = other.communicate(timeout=300)
+    assert other.returncode == 2 and "other settings" in err and "epochs" in err
+
+    resumed = cli("lab", "run", "xor", "--resume", cwd=tmp_path)  # finds the run and its settings by itself
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert not (out / "checkpoints").exists()  # finished: the checkpoints are gone
+    assert comparable(out) == comparable(tmp_path / "ref")
