@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from esc_course.graphs.graph import check_adjacency, degree, normalized_adjacency
+from esc_course.graphs.graph import check_adjacency, degree, is_symmetric, normalized_adjacency
 
 
 class ConvergenceError(RuntimeError):
@@ -91,7 +91,7 @@ def closeness_centrality(adj: torch.Tensor, *, weighted: bool = False, direction
     return closeness
 
 
-def _source_chunks(n: int, budget: int = 2**24) -> int:
+def _source_chunks(n: int, budget: int = 2**22) -> int:
     """How many sources to process together so a (sources, N, N) tensor stays under ``budget`` elements."""
     return max(1, min(n, budget // max(n * n, 1)))
 
@@ -137,8 +137,7 @@ def betweenness_centrality(adj: torch.Tensor, *, weighted: bool = False, normali
         scores += delta.sum(0)
     if normalized:
         return scores / ((n - 1) * (n - 2)) if n > 2 else scores
-    symmetric = bool(torch.equal(a, a.T))
-    return scores / 2 if symmetric else scores
+    return scores / 2 if is_symmetric(a) else scores
 
 
 def _pagerank_inputs(adj: torch.Tensor, personalization, dangling):

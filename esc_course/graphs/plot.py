@@ -35,8 +35,8 @@ def draw_graph(ax, adj: torch.Tensor, pos: torch.Tensor, *, sizes=None, colors=N
     edges, weights = edge_list(adj, directed=directed)
     keep = edges[:, 0] != edges[:, 1]  # self-loops are not drawn
     edges, weights = edges[keep], weights[keep]
-    widths = 0.6 + 2.4 * weights / weights.max() if len(weights) and weights.max() != weights.min() else \
-        torch.full((len(weights),), 1.0)
+    varied = len(weights) > 0 and bool(weights.max() != weights.min())
+    widths = 0.6 + 2.4 * weights / weights.max() if varied else torch.full((len(weights),), 1.0)
     if directed:
         for (u, v), w in zip(edges.tolist(), widths.tolist()):
             bend = 0.15 if adj[v, u] != 0 else 0.0  # two opposite arrows get bent apart
