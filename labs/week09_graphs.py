@@ -152,8 +152,34 @@ def snapshot_epochs(epochs: int) -> list[int]:
     return sorted({0, *(max(1, round(epochs * f)) for f in (0.05, 0.15, 0.4)), epochs})
 
 
+class EmbeddingSnapshots:
+    """``on_epoch`` hook: the GCN's 2-D embedding at the chosen epochs (epoch 0 = before training).
+
+    It has state_dict/load_state_dict, so a lab run that is killed and resumed (``--resume``) keeps the snapshots
+    taken before the interruption."""
+
+    def __init__(self, gcn: GCN, features: torch.Tensor, epochs: list[int]):
+        self.gcn, self.features, self.epochs = gcn, features, set(epochs)
+        self.snapshots: dict[int, torch.Tensor] = {}
+
+    def __call__(self, epoch: int, history=None) -> None:
+        if epoch in self.epochs:
+            was_training = self.gcn.training
+            with torch.no_grad():
+                self.snapshots[epoch] = self.gcn.eval().embed(self.features.to(self.gcn.a_hat.device)).cpu()
+            self.gcn.train(was_training)
+
+    def state_dict(self) -> dict:
+        return {"snapshots": {str(k): v for k, v in self.snapshots.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.snapshots = {int(k): v for k, v in state["snapshots"].items()}
+
+
 def karate_gcn(club, cfg: Config, device, seed: int, record: bool):
-    """One GCN run on the club from members 0 and 33; with ``record`` the 2-D embedding at a few epochs."""
+    """One GCN run on the club from members 0 and 33; with ``record`` the 2-D embedding at a few epochs.
+
+    Returns (History, accuracy on the 32 others, members it got wrong, {epoch: (34, 2) embedding}, labelled)."""
     seed_everything(seed)
     adj = club.adjacency(weighted=False)
     labels, n = club.labels, club.num_nodes
@@ -161,19 +187,12 @@ def karate_gcn(club, cfg: Config, device, seed: int, record: bool):
     test_idx = torch.tensor([i for i in range(n) if i not in (KARATE_INSTRUCTOR, KARATE_ADMINISTRATOR)])
     gcn = GCN(normalized_adjacency(adj), n, (cfg.karate_hidden, 2), 2, activation="tanh", dropout=0.0)
     features = torch.eye(n)  # featureless: each member is only "who they are", the graph does the rest
-    snaps, when = {}, set(snapshot_epochs(cfg.karate_epochs)) if record else set()
-
-    def keep(epoch, _history=None):
-        if epoch in when:
-            with torch.no_grad():
-                snaps[epoch] = gcn.eval().embed(features.to(gcn.a_hat.device)).cpu()
-            gcn.train()
-
-    keep(0)
+    snaps = EmbeddingSnapshots(gcn, features, snapshot_epochs(cfg.karate_epochs) if record else [])
+    snaps(0)
     history, acc, pred = train_nodes(gcn, features, labels, train_idx, test_idx, epochs=cfg.karate_epochs, cfg=cfg,
-                                     device=device, on_epoch=keep)
+                                     device=device, on_epoch=snaps)
     wrong = (pred[test_idx] != labels[test_idx]).nonzero().reshape(-1)
-    return history, acc, test_idx[wrong].tolist(), snaps, train_idx
+    return history, acc, test_idx[wrong].tolist(), snaps.snapshots, train_idx
 
 
 def sbm_probabilities(cfg: Config) -> torch.Tensor:

@@ -87,3 +87,28 @@ def test_overrides_reach_the_run():
     assert len(result.history["karate_gcn"]["train_loss"]) == 40
     assert result.config["sbm_epochs"] == week09_graphs.QUICK["sbm_epochs"]
     assert result.metrics["gcn_accuracy_std"] == 0.0
+
+
+def test_embedding_snapshots_survive_a_resumed_fit(tmp_path):
+    import torch.nn.functional as F
+
+    from esc_course.graphs import GCN, NodeClassifier, normalized_adjacency
+    from esc_course.train import fit
+
+    club = karate_club()
+    labelled = torch.tensor([0, 33])
+
+    def run(epochs, resume):
+        torch.manual_seed(0)
+        gcn = GCN(normalized_adjacency(club.adjacency(weighted=False)), 34, (4, 2), 2, activation="tanh", dropout=0.0)
+        net = NodeClassifier(gcn, torch.eye(34))
+        hook = week09_graphs.EmbeddingSnapshots(gcn, torch.eye(34), [5, 15])
+        fit(net, [(labelled, club.labels[labelled])], loss_fn=F.cross_entropy, epochs=epochs, device="cpu",
+            optimizer=torch.optim.Adam(net.parameters(), lr=0.01), checkpoint_dir=tmp_path, resume=resume,
+            on_epoch=hook, progress=False)
+        return hook.snapshots
+
+    first = run(10, resume=False)
+    assert sorted(first) == [5]
+    resumed = run(20, resume=True)  # a new process: new model and hook, state from the checkpoint
+    assert sorted(resumed) == [5, 15] and torch.equal(resumed[5], first[5])
