@@ -1,0 +1,126 @@
+"""Week 4's phenomena: a deep sigmoid net does not learn, bad inits vanish/saturate/explode, norms match torch and
+rescue a deep ReLU net, BN tolerates a larger learning rate and smooths the loss along the gradient."""
+
+import math
+
+import pytest
+import torch
+
+from labs import week04_training as lab
+
+
+@pytest.fixture(scope="module")
+def result():
+    return lab.run(lab.Config(quick=True, device="cpu"))
+
+
+def _rows(table, **match):
+    return [r for r in table if all(r[k] == v for k, v in match.items())]
+
+
+@pytest.mark.parametrize("activation, scheme, verdict", [
+    ("tanh", "normal_0.01", "vanishes"), ("relu", "normal_0.01", "vanishes"),
+    ("tanh", "normal_1", "saturates"), ("relu", "normal_1", "explodes"),
+    ("tanh", "xavier", "healthy"), ("relu", "he", "healthy"), ("relu", "xavier", "shrinks"),
+])
+def test_initialization_verdicts_on_random_data(activation, scheme, verdict):
+    rows, hists = lab.init_forward_backward(activation, scheme, depth=10, width=128, samples=256, seed=0)
+    summary = lab.init_verdict(rows)
+    assert summary["verdict"] == verdict
+    assert len(rows) == 10 and len(hists["act"]) == len(hists["grad"]) == 10
+    if verdict == "vanishes":
+        assert summary["last_act_std"] < 1e-5 and summary["grad_growth"] < 1e-5
+    if verdict == "explodes":
+        assert summary["last_act_std"] > 1e5
+    if verdict == "saturates":
+        assert summary["last_saturated"] > 0.8   # |tanh| > 0.95 almost everywhere
+    if verdict == "healthy":
+        assert 0.1 < summary["last_act_std"] < 10 and 0.1 < summary["grad_growth"] < 10
+
+
+def test_deep_sigmoid_net_does_not_learn_and_relu_family_does(result):
+    acc = {r["activation"]: r for r in result.tables["activations"]}
+    assert acc["sigmoid"]["test_accuracy"] < 0.3
+    assert acc["sigmoid"]["init_grad_first_to_last"] < 0.01      # the first layer gets almost no gradient
+    for name in ("tanh", "relu", "elu", "maxout"):
+        assert acc[name]["test_accuracy"] > 0.8, name
+        assert acc[name]["init_grad_first_to_last"] > 0.3, name
+
+
+def test_unit_statistics(result):
+    units = result.tables["units"]
+    assert max(r["dead"] for r in _rows(units, activation="relu")) > 0           # some ReLUs died
+    for name in ("tanh", "sigmoid", "leaky_relu", "elu", "prelu", "maxout"):       # these cannot have zero gain
+        assert all(r["dead"] == 0 for r in _rows(units, activation=name)), name
+    assert all(r["saturated"] == 0 for r in _rows(units, activation="maxout"))
+    relu_sat = sum(r["saturated"] for r in _rows(units, activation="relu")) / len(_rows(units, activation="relu"))
+    assert 0.2 < relu_sat < 0.8                                                    # about half the inputs are < 0
+
+
+def test_good_inits_train_and_bad_ones_do_not(result):
+    rows = {(r["activation"], r["init"]): r for r in result.tables["init"]}
+    assert rows[("relu", "normal_1")]["diverged"] or rows[("relu", "normal_1")]["test_accuracy"] < 0.2
+    for key in [("tanh", "normal_0.01"), ("relu", "normal_0.01"), ("tanh", "normal_1")]:
+        assert rows[key]["test_accuracy"] < 0.2, key
+    assert rows[("tanh", "xavier")]["test_accuracy"] > 0.5 and rows[("relu", "he")]["test_accuracy"] > 0.4
+
+
+def test_from_scratch_norms_match_torch(result):
+    for r in result.tables["norm_check"]:
+        for key in ("train_max_diff", "eval_max_diff", "grad_max_diff"):
+            assert r[key] < 1e-4, (r["layer"], key)
+        if r["layer"].startswith("BatchNorm"):
+            assert r["running_mean_max_diff"] < 1e-5 and r["running_var_max_diff"] < 1e-5
+
+
+def test_norms_rescue_the_deep_relu_net(result):
+    acc = {r["norm"]: r["test_accuracy"] for r in result.tables["norm"]}
+    assert acc["none"] < 0.5
+    for kind in ("batch", "layer", "group"):
+        assert acc[kind] > acc["none"] + 0.3, kind
+
+
+def test_slides_2x2_example():
+    ex = lab.batch_norm_2x2()
+    assert ex["slides_mean"] == 6.0 and ex["slides_std"] == pytest.approx(6.37704, abs=1e-5)
+    # the slides print 1.31141 for the 15; (15 - 6) / 6.37704 is 1.41131
+    assert torch.allclose(torch.tensor(ex["slides_x_hat"]),
+                          torch.tensor([[-0.62725, 0.0], [1.41131, -0.78406]]), atol=1e-5)
+    assert ex["batch_norm_x_hat"] == [[-1.0, 1.0], [1.0, -1.0]]
+
+
+def test_batch_norm_tolerates_a_larger_learning_rate(result):
+    m = result.metrics
+    top = max(result.config["vgg_lrs"])
+    assert m["bn_accuracy_at_top_lr"] > m["plain_accuracy_at_top_lr"] + 0.2, top
+    assert m["bn_accuracy"] > 0.85
+    assert m["noisy_bn_accuracy"] > 0.6      # shifted, rescaled BN outputs every step, and it still learns
+
+
+def test_batch_norm_smooths_the_landscape(result):
+    m = result.metrics
+    assert m["bn_mean_loss_range"] < 0.5 * m["plain_mean_loss_range"]
+    assert m["bn_mean_grad_change_max"] < 0.5 * m["plain_mean_grad_change_max"]
+    assert m["bn_mean_beta"] < m["plain_mean_beta"]
+    steps = result.tables["landscape_steps"]
+    assert len(_rows(steps, network="bn")) == len(_rows(steps, network="plain")) > 3
+
+
+def test_results_table_and_figures(result):
+    experiments = {r["experiment"] for r in result.tables["accuracy"]}
+    assert experiments == {"activation", "init", "norm", "vgg"}
+    assert len(result.tables["accuracy"]) == 7 + 8 + 4 + 2 * len(result.config["vgg_lrs"]) + 1
+    assert {"landscape", "init_histograms", "init_stats", "units", "bn_learning_rates"} <= set(result.figures)
+    assert all(math.isfinite(v) for k, v in result.metrics.items() if "relu_normal_1" not in k)
+
+
+def test_with_norm_replaces_layers_and_rejects_unknown_names():
+    from esc_course.models import MLP
+    from esc_course.scratch.norm import LayerNorm
+
+    model = lab.with_norm(MLP(64, hidden=(16, 16), out_features=10, batch_norm=True), "layer")
+    assert sum(isinstance(m, LayerNorm) for m in model) == 2
+    out = model(torch.randn(3, 64))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="valid norms: none, batch, layer, group"):
+        lab.with_norm(MLP(4, hidden=(4,), batch_norm=True), "instance")
