@@ -1,0 +1,128 @@
+"""Week 6's phenomena, asserted on the quick run: every optimizer learns the digits from the same initialisation,
+the learning rate matters more than the optimizer, Adam without bias correction takes too-long first steps, the
+saddle traps plain SGD, and Wilson et al.'s construction separates adaptive from non-adaptive methods."""
+
+import math
+
+import pytest
+
+from esc_course.optim import SLIDES
+from labs import week06_optimizers as lab
+
+NON_ADAPTIVE = ("sgd", "momentum", "nesterov")
+ADAPTIVE = ("adagrad", "adadelta", "rmsprop", "adam")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return lab.run(lab.Config(quick=True))
+
+
+def test_every_optimizer_learns_the_digits_with_mean_and_spread(result):
+    m = result.metrics
+    rows = {r["optimizer"]: r for r in result.tables["comparison"]}
+    assert list(rows) == list(SLIDES)
+    for name in SLIDES:
+        assert rows[name]["seeds"] == lab.QUICK["seeds"] and rows[name]["diverged"] == 0
+        assert m[f"{name}_test_accuracy"] > 0.85, name          # 10 classes: chance is 0.1
+        assert m[f"{name}_train_loss"] < 0.5, name              # from ~2.3 at the start
+        assert m[f"{name}_train_loss_std"] >= 0 and m[f"{name}_test_accuracy_std"] >= 0
+        assert m[f"{name}_best_lr"] in lab.QUICK["sweep_lrs"]
+    assert any(m[f"{name}_train_loss_std"] > 0 for name in SLIDES)  # the seeds really differ
+    assert m["best_test_accuracy"] == max(m[f"{name}_test_accuracy"] for name in SLIDES)
+    curves = result.history["adam"]
+    assert len(curves["train_loss"]) == lab.QUICK["epochs"] and len(curves["val_accuracy_std"]) == lab.QUICK["epochs"]
+
+
+def test_all_optimizers_start_from_the_same_initialisation(result):
+    by_seed = {}
+    for r in result.tables["runs"]:
+        by_seed.setdefault(r["seed"], set()).add(round(r["initial_loss"], 10))
+    assert len(by_seed) == lab.QUICK["seeds"]
+    assert all(len(losses) == 1 for losses in by_seed.values())          # one start per seed, shared by all
+    assert len({next(iter(v)) for v in by_seed.values()}) == len(by_seed)  # and the seeds give different starts
+
+
+def test_learning_rate_matters_more_than_the_optimizer(result):
+    m = result.metrics
+    assert m["lr_matters_ratio"] > 2
+    assert m["loss_spread_over_lrs"] > 1.0  # e.g. SGD at 1e-3 barely moves from ln 10 = 2.3 in a few epochs
+    sweep = result.tables["lr_sweep"]
+    assert len(sweep) == len(SLIDES) * len(lab.QUICK["sweep_lrs"])
+    for name in SLIDES:
+        rows = [r for r in sweep if r["optimizer"] == name and not r["diverged"]]
+        best = min(rows, key=lambda r: r["val_loss"])
+        assert best["lr"] == result.metrics[f"{name}_best_lr"]
+
+
+def test_adam_without_bias_correction_takes_too_long_first_steps(result):
+    assert result.metrics["adam_uncorrected_update_ratio_first10"] > 2  # theory: 3.2 at t = 1 rising to 6.5
+    bias = result.history["adam_bias_correction"]
+    assert bias["theory_ratio"][0] == pytest.approx(0.1 / math.sqrt(0.001))
+    assert bias["uncorrected"][0] == pytest.approx(bias["theory_ratio"][0] * bias["corrected"][0], rel=1e-3)
+
+
+def test_saddle_and_valley(result):
+    rows = {(r["landscape"], r["optimizer"]): r for r in result.tables["landscapes"]}
+    stuck = abs(rows["saddle", "sgd"]["final_y"])
+    assert stuck < 0.05
+    for name in ("momentum", "nesterov", "adagrad", "rmsprop", "adam"):
+        assert abs(rows["saddle", name]["final_y"]) > 10 * stuck, name
+    assert rows["rosenbrock", "nesterov"]["distance_to_min"] < rows["rosenbrock", "sgd"]["distance_to_min"]
+    assert rows["bowl", "sgd"]["distance_to_min"] < 1e-6
+    assert len(rows) == len(SLIDES) * 5
+
+
+def test_wilson_adaptive_methods_predict_the_majority_class(result):
+    m = result.metrics
+    minority = m["wilson_minority_share_test"]
+    assert 0.15 < minority < 0.45
+    for row in result.tables["wilson"]:
+        name = row["optimizer"]
+        assert row["train_error"] == 0.0, name                            # everyone fits the training set
+        if name in NON_ADAPTIVE:
+            assert row["test_error"] == 0.0, name                         # GD generalises perfectly
+            assert row["w_label_feature"] > 3 * row["w_shared_features"]
+        else:
+            assert row["test_error"] == pytest.approx(minority), name     # every new point -> the majority class
+            assert row["w_label_feature"] == pytest.approx(0.25, abs=0.02)  # w ∝ sign(Xᵀy) = 1/4 (1, 1, 1, ...)
+    assert {r["optimizer"] for r in result.tables["wilson"]} == set(SLIDES)
+
+
+def test_results_json_shape(result, tmp_path):
+    import json
+
+    from esc_course.runs import write_results
+
+    data = json.loads(write_results(result, tmp_path).read_text())
+    for name in SLIDES:
+        for key in ("train_loss", "train_loss_std", "test_accuracy", "test_accuracy_std"):
+            assert isinstance(data["metrics"][f"{name}_{key}"], float)
+    assert {"comparison", "lr_sweep", "wilson", "landscapes", "runs"} <= set(data["tables"])
+    assert set(data["figures"]) == {"landscapes.png", "lr_sweep.png", "digits_curves.png",
+                                    "adam_bias_correction.png", "wilson.png"}
+
+
+def test_overrides_and_unknown_optimizer():
+    r = lab.run(lab.Config(quick=True, optimizers=("sgd", "adamw"), seeds=2, epochs=2, sweep_lrs=(0.01, 0.1),
+                           sweep_epochs=1, landscape_steps=5, wilson_train=10, wilson_test=20))
+    assert [row["optimizer"] for row in r.tables["comparison"]] == ["sgd", "adamw"]
+    assert all(row["seeds"] == 2 for row in r.tables["comparison"])
+    assert "adamw_test_accuracy" in r.metrics and "adam_test_accuracy" not in r.metrics
+    with pytest.raises(ValueError, match="valid optimizers: sgd, momentum"):
+        lab.run(lab.Config(quick=True, optimizers=("sgd", "lion")))
+
+
+def test_a_diverging_run_is_recorded_not_fatal():
+    import torch
+
+    cfg = lab.Config(quick=True)
+    data = lab.digits_data(cfg, torch.device("cpu"))
+    r = lab.train_digits(cfg, data, "sgd", 1e30, lab.initial_state(cfg, 0), 0, 1, torch.device("cpu"))
+    assert r["diverged"] and r["train_loss"] == math.inf
+    sweep = [{"optimizer": "sgd", "lr": 0.1, "train_loss": 0.3, "val_loss": 0.4, "diverged": False},
+             {"optimizer": "sgd", "lr": 1e30, "train_loss": math.inf, "val_loss": math.inf, "diverged": True},
+             {"optimizer": "adam", "lr": 0.01, "train_loss": 0.2, "val_loss": 0.5, "diverged": False}]
+    assert lab.best_lrs(sweep) == {"sgd": 0.1, "adam": 0.01}
+    assert lab.lr_sensitivity(sweep)["loss_spread_over_optimizers"] == pytest.approx(0.1)
+    assert lab.sweep_figure(sweep).axes[0].get_xscale() == "log"
