@@ -38,8 +38,10 @@ def test_nobody_is_drawn_twice_before_everyone_was_drawn_once():
         cycle = draws[start:start + len(NAMES)]
         assert sorted(r.name for r in cycle) == sorted(NAMES)  # each cycle is a permutation
         assert {r.cycle for r in cycle} == {start // len(NAMES) + 1}
-        assert [len(r.pool) for r in cycle] == [5, 4, 3, 2, 1]
+        assert [len(r.pool) for r in cycle] == ([5] if start == 0 else [4]) + [4, 3, 2, 1]
     assert Counter(r.name for r in draws) == Counter({n: 40 for n in NAMES})
+    assert all(a.name != b.name for a, b in zip(draws, draws[1:]))  # not twice in a row across cycles either
+    assert [len(r.pool) for r in draws[5:10]] == [4, 4, 3, 2, 1]  # a new cycle leaves out the last presenter
 
 
 def test_draws_are_uniform_over_many_rounds():

@@ -2,7 +2,7 @@
 
 Fair: with a history file, nobody is drawn twice before everyone has been drawn once. The draws form cycles; a
 draw picks uniformly among those not yet drawn in the current cycle, and when everyone has presented a new
-cycle begins. Reproducible and auditable: the pick is ``random.Random(seed).choice(sorted(pool))``, and each
+cycle begins (whose first draw excludes the one who presented last, so nobody presents twice in a row). Reproducible and auditable: the pick is ``random.Random(seed).choice(sorted(pool))``, and each
 history entry stores the seed and the pool, so anyone can recompute it (``audit``).
 
 Candidates file (``--from FILE``), UTF-8, one entry a line, ``#`` starts a comment:
@@ -99,10 +99,12 @@ def draw(candidates: Sequence[str], seed: int | None = None, history: Sequence[d
         seed = new_seed()
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    cycle, pool = current_cycle(candidates, history)
+    cycle, left = current_cycle(candidates, history)
+    pool = left
+    if history and len(left) == len(set(candidates)) > 1:  # a new cycle: not again who presented last time
+        pool = [p for p in left if p != history[-1].get("name")]
     name = random.Random(seed).choice(pool)  # sorted pool: the result does not depend on the input order
-    remaining = tuple(p for p in pool if p != name)
-    return Draw(name, seed, cycle, tuple(pool), remaining)
+    return Draw(name, seed, cycle, tuple(pool), tuple(p for p in left if p != name))
 
 
 def load_history(path: Path | str, kind: str) -> list[dict]:
