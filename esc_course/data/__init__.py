@@ -1,8 +1,11 @@
-"""Data: embedded toy and image data, loaders and splits.
+"""Data: embedded toy and image data, loaders, splits and augmentation.
 
-Submodules are imported on use, so ``import esc_course.data`` stays cheap.
+``esc_course.data.vision(name, ...)`` and ``esc_course.data.loaders(name, ...)`` are the one entry point for image
+data sets (embedded digits and shapes; MNIST, FashionMNIST, CIFAR-10 and ImageFolders through torchvision).
+torchvision itself is imported only when a real data set is loaded.
 """
 
 from esc_course.data.loader import TensorLoader
+from esc_course.data.vision import DATASETS, loaders, vision
 
-__all__ = ["TensorLoader"]
+__all__ = ["DATASETS", "TensorLoader", "loaders", "vision"]
