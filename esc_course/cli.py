@@ -50,7 +50,10 @@ def cmd_lab_run(args: argparse.Namespace, overrides: list[str]) -> int:
         if args.resume and not overrides and not args.quick and any(saved):
             overrides, args.quick = next(s for s in saved if s)  # what the killed run was started with
         for name in names:
-            labs.make_config(name, overrides, args.quick)  # check every override before running anything
+            try:
+                labs.make_config(name, overrides, args.quick)  # check every override before running anything
+            except ImportError:
+                continue  # a lab that cannot be imported is recorded as failed when its turn comes
             labs.check_resume(name, outs[name], overrides, args.quick, args.resume)
     except (ConfigError, ValueError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -46,12 +46,23 @@ def test_lab_run_xor_quick(tmp_path):
     assert "mlp_accuracy" in res.stdout
 
 
-def test_lab_run_all_writes_index_and_summary(tmp_path):
-    res = cli("lab", "run", "all", "--quick", "--out", str(tmp_path))
-    assert res.returncode == 0, res.stderr
+def test_lab_run_all_writes_index_and_summary(tmp_path, monkeypatch, capsys):
+    """`lab run all` over a registry cut down to two labs (every lab's quick run is tested in test_labs.py),
+    one of which fails: the other still runs, the failure is recorded, and the exit code says so."""
+    import labs
+    from esc_course import cli as cli_module
+
+    real = labs.registry()
+    broken = tmp_path / "broken"
+    monkeypatch.setattr(labs, "registry", lambda: {"xor": real["xor"],
+                                                   "broken": labs.LabInfo("broken", "labs.no_such_module", 99, "x")})
+    code = cli_module.main(["lab", "run", "all", "--quick", "--out", str(tmp_path)])
+    out = capsys.readouterr()
+    assert code == 1
     index = (tmp_path / "index.html").read_text()
-    assert "xor" in index and "xor/decision_boundaries.png" in index
-    assert "headline" in res.stdout and "seconds" in res.stdout
+    assert "xor/decision_boundaries.png" in index and "FAILED" in index
+    assert (tmp_path / "xor" / "results.json").exists() and (broken / "error.txt").exists()
+    assert "headline" in out.out and "seconds" in out.out and "broken FAILED" in out.err
 
 
 def test_bad_override_and_unknown_lab_are_clear_errors(tmp_path):
