@@ -83,7 +83,8 @@ class SGD(_FromScratch):
         loss = self._loss(closure)
         for group, p, g, state in self._gradients():
             mu = group["momentum"]
-            g = g + group["weight_decay"] * p                      # L2 penalty: d/dθ (λ/2 |θ|²) = λθ
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p                  # L2 penalty: d/dθ (λ/2 |θ|²) = λθ
             if mu != 0:
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = g.clone()           # v_1 = g_1
@@ -121,7 +122,8 @@ class Adagrad(_FromScratch):
                 state["step"] = 0
                 state["sum"] = torch.full_like(p, group["initial_accumulator_value"])
             state["step"] += 1
-            g = g + group["weight_decay"] * p
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p
             lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
             h = state["sum"]
             h.addcmul_(g, g)                                       # h ← h + g ⊙ g
@@ -156,7 +158,8 @@ class Adadelta(_FromScratch):
                 state["square_avg"] = torch.zeros_like(p)         # r
                 state["acc_delta"] = torch.zeros_like(p)          # s
             state["step"] += 1
-            g = g + group["weight_decay"] * p
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p
             r, s = state["square_avg"], state["acc_delta"]
             r.mul_(rho).addcmul_(g, g, value=1 - rho)              # r ← ρ r + (1 - ρ) g²
             delta = (s + eps).sqrt() / (r + eps).sqrt() * g        # -Δθ = √(s + ε) / √(r + ε) g
@@ -194,7 +197,8 @@ class RMSprop(_FromScratch):
                 if group["centered"]:
                     state["grad_avg"] = torch.zeros_like(p)
             state["step"] += 1
-            g = g + group["weight_decay"] * p
+            if group["weight_decay"]:
+                g = g + group["weight_decay"] * p
             h = state["square_avg"]
             h.mul_(a).addcmul_(g, g, value=1 - a)                  # h ← α h + (1 - α) g ⊙ g
             if group["centered"]:
@@ -255,7 +259,7 @@ class Adam(_FromScratch):
             t = state["step"]
             if group["decoupled_weight_decay"]:
                 p.mul_(1 - lr * wd)                                # AdamW: decay θ itself, not through g
-            else:
+            elif wd:
                 g = g + wd * p
             m, v = state["exp_avg"], state["exp_avg_sq"]
             m.mul_(b1).add_(g, alpha=1 - b1)                       # m ← β1 m + (1 - β1) g
