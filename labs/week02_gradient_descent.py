@@ -213,7 +213,7 @@ def figures(paths, gd_rows, curves) -> dict:
     ax.legend()
 
     batches, (by_step, by_sample) = new_figure(2)
-    for name, c in curves.items():
+    for name, c in curves.items():  # the start (0 steps, 0 samples) is drawn at 0.5 to show on the log axis
         by_step.plot([max(s, 0.5) for s in c["steps"]], c["loss"], marker=".", label=name)
         by_sample.plot([max(s, 0.5) for s in c["samples_seen"]], c["loss"], marker=".", label=name)
     for ax, what in ((by_step, "steps (updates)"), (by_sample, "samples seen")):

@@ -46,8 +46,8 @@ def test_the_slides_step_sizes_are_too_small_right_and_too_large():
 
 
 def test_diverging_run_ends_at_the_last_finite_point():
-    path = trajectory("bowl", "sgd", steps=3000, lr=1.5)
-    assert len(path) < 3001 and torch.isfinite(path).all()
+    path = trajectory("bowl", "sgd", steps=600, lr=1.5)  # |1 - 4η| = 5: float64 overflows after ~440 steps
+    assert 400 < len(path) < 601 and torch.isfinite(path).all()
 
 
 def test_saddle_traps_sgd_but_not_adaptive_methods():
