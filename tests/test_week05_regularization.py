@@ -1,0 +1,131 @@
+"""Week 5's phenomena: capacity vs generalization, choosing on validation, and regularizers that narrow the gap
+on a deliberately small training set; L2 as a penalty equals SGD's weight_decay; L1 gives sparse weights."""
+
+import math
+
+import pytest
+import torch
+
+from labs import week05_regularization as lab
+
+
+@pytest.fixture(scope="module")
+def result():
+    return lab.run(lab.Config(quick=True, device="cpu"))
+
+
+def test_fit_poly_recovers_a_noise_free_cubic_and_solves_the_ridge_equations():
+    x = torch.linspace(0, 1, 15, dtype=torch.float64)
+    t = 2 * x - 1
+    y = 0.5 - t + 2 * t**3
+    assert torch.allclose(lab.fit_poly(x, y, 3), torch.tensor([0.5, -1.0, 0.0, 2.0], dtype=torch.float64),
+                          atol=1e-10)
+    theta = lab.fit_poly(x, y, 5, lam=0.3)
+    X = lab.poly_features(x, 5)
+    penalty = 0.3 * theta.clone()
+    penalty[0] = 0                                              # the bias is not penalised
+    assert torch.allclose(X.T @ (X @ theta - y) + penalty, torch.zeros(6, dtype=torch.float64), atol=1e-9)
+    huge = lab.fit_poly(x, y, 5, lam=1e9)
+    assert huge[1:].abs().max() < 1e-6 and huge[0] == pytest.approx(float(y.mean()), abs=1e-6)
+
+
+def test_capacity_underfit_overfit_and_bias_variance(result):
+    rows = {r["degree"]: r for r in result.tables["poly_capacity"]}
+    train = [r["train_mse"] for r in result.tables["poly_capacity"]]
+    assert all(b <= a + 1e-12 for a, b in zip(train, train[1:]))     # more capacity never fits worse
+    assert rows[11]["train_mse"] < 1e-10                              # degree 11 interpolates the 12 points
+    best = result.metrics["poly_best_test_degree"]
+    assert 3 <= best <= 8
+    assert rows[0]["test_mse"] > 3 * rows[best]["test_mse"]           # underfit: high bias
+    assert rows[11]["test_mse"] > 3 * rows[best]["test_mse"]          # overfit: high variance
+    assert rows[11]["gap"] > 5 * rows[3]["gap"]
+    assert rows[0]["bias2"] > 10 * rows[5]["bias2"]
+    assert rows[11]["variance"] > 10 * rows[3]["variance"]
+
+
+def test_degree_is_chosen_on_validation(result):
+    for r in result.tables["poly_split_choice"]:
+        assert 3 <= r["chosen_degree"] <= 8
+    sizes = {r["split"]: (r["train"], r["val"], r["test"]) for r in result.tables["poly_split_choice"]}
+    assert sizes == {"6:2:2": (30, 10, 10), "5:3:2": (25, 15, 10)}
+
+
+def test_lambda_small_proper_large_on_the_polynomial(result):
+    rows = result.tables["poly_lambda"]
+    roles = [r["role"] for r in rows]
+    assert roles.count("proper") == 1 and roles[0] == "small" and roles[-1] == "large"
+    proper = next(r for r in rows if r["role"] == "proper")
+    assert proper["val_mse"] < rows[0]["val_mse"] / 3 and proper["val_mse"] < rows[-1]["val_mse"] / 2
+    norms = [r["theta_norm"] for r in rows]
+    assert all(b < a for a, b in zip(norms, norms[1:]))               # lambda shrinks the coefficients
+
+
+def test_small_training_set_overfits_without_regularization(result):
+    none = next(r for r in result.tables["comparison"] if r["method"] == "none")
+    assert none["train_accuracy_mean"] == 1.0
+    assert none["gap_accuracy_mean"] > 0.08 and none["gap_loss_mean"] > 0.5
+
+
+@pytest.mark.parametrize("method", ["l2", "augmentation", "early_stopping", "all"])
+def test_regularizers_narrow_the_generalization_gap(result, method):
+    rows = {r["method"]: r for r in result.tables["comparison"]}
+    assert rows[method]["gap_loss_mean"] < 0.6 * rows["none"]["gap_loss_mean"]
+    assert rows[method]["runs"] == result.config["seeds"]
+
+
+def test_all_regularizers_narrow_the_accuracy_gap_and_l2_helps_test_accuracy(result):
+    rows = {r["method"]: r for r in result.tables["comparison"]}
+    assert rows["all"]["gap_accuracy_mean"] < rows["none"]["gap_accuracy_mean"] - 0.03
+    assert rows["l2"]["test_accuracy_mean"] > rows["none"]["test_accuracy_mean"]
+    best = max(result.tables["comparison"], key=lambda r: r["test_accuracy_mean"])
+    assert result.metrics["best_method"] == best["method"]
+    assert result.metrics["best_test_accuracy"] == best["test_accuracy_mean"]
+
+
+def test_weight_decay_chosen_on_validation_and_large_lambda_underfits(result):
+    rows = result.tables["weight_decay"]
+    proper = next(r for r in rows if r["role"] == "proper")
+    assert proper["val_loss"] == min(r["val_loss"] for r in rows)
+    assert result.metrics["chosen_weight_decay"] == proper["weight_decay"]
+    assert rows[-1]["train_loss"] > 10 * rows[0]["train_loss"]        # large lambda: the training set is not fitted
+
+
+def test_l2_penalty_equals_sgd_weight_decay_but_not_adamw(result):
+    rows = {r["optimizer"]: r for r in result.tables["l2_equivalence"]}
+    assert rows["sgd"]["max_abs_diff"] < 1e-5 and rows["adam"]["max_abs_diff"] < 1e-5
+    assert rows["adamw"]["max_abs_diff"] > 1e-4
+    assert rows["sgd"]["weight_norm_penalty"] < rows["sgd"]["weight_norm_none"]
+
+
+def test_l1_makes_weights_sparse(result):
+    rows = {r["penalty"]: r for r in result.tables["penalties"]}
+    assert rows["l1"]["near_zero_weights"] > 5 * rows["l2"]["near_zero_weights"]
+    assert rows["elastic_net"]["near_zero_weights"] > 5 * rows["none"]["near_zero_weights"]
+    assert rows["l2"]["gap_loss"] < rows["none"]["gap_loss"]
+
+
+def test_early_stopping_and_learning_rate_decay(result):
+    cfg = result.config
+    for r in (r for r in result.tables["comparison_runs"] if r["method"] == "early_stopping"):
+        assert r["best_epoch"] <= r["epochs"]
+        assert r["epochs"] == cfg["epochs"] or r["epochs"] - r["best_epoch"] == cfg["patience"]
+    decay = {r["schedule"]: r for r in result.tables["lr_decay"]}
+    assert decay["constant"]["final_lr"] == cfg["lr"]
+    assert decay["step"]["final_lr"] == pytest.approx(cfg["lr"] * 0.1 ** ((cfg["epochs"] - 1) // (cfg["epochs"] // 3)))
+    assert decay["exponential"]["final_lr"] == pytest.approx(cfg["lr"] * 0.95 ** (cfg["epochs"] - 1))
+    assert decay["exponential"]["test_loss"] < decay["constant"]["test_loss"]
+
+
+def test_mlp_uses_the_from_scratch_dropout():
+    from esc_course.scratch.dropout import Dropout
+
+    model = lab.build_mlp(lab.Config(), dropout=0.3)
+    drops = [m for m in model if isinstance(m, Dropout)]
+    assert len(drops) == 2 and drops[0].p == 0.3
+    out = model(torch.randn(4, 1, 8, 8))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+
+
+def test_results_are_finite_and_have_figures(result):
+    assert all(math.isfinite(v) for v in result.metrics.values() if isinstance(v, float))
+    assert {"poly_capacity", "poly_fits", "comparison", "weight_decay", "lr_decay"} <= set(result.figures)
