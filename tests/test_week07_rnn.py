@@ -1,0 +1,135 @@
+"""Week 7's lab: the phenomena its quick run must show (vanishing gradients, clipping, the LSTM-vs-RNN gap on the
+adding problem, forecasting and a language model that beats character frequencies)."""
+
+import json
+import math
+
+import pytest
+import torch
+
+import labs
+from esc_course.config import quick_variant
+from esc_course.data.sequences import ADDING_BASELINE_MSE
+from labs import week07_rnn
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    with week07_rnn.torch_threads(1):  # tiny recurrent steps: one thread is fastest and immune to busy machines
+        yield
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rnn")
+    with week07_rnn.torch_threads(1):
+        result = week07_rnn.run(week07_rnn.Config(quick=True), out=out)
+    return result, out
+
+
+def rows(result, table, **match):
+    return [r for r in result.tables[table] if all(r[k] == v for k, v in match.items())]
+
+
+def test_adding_problem_gap_at_the_quick_length(quick):
+    result, _ = quick
+    (length,) = week07_rnn.QUICK["adding_lengths"]
+    by_cell = {r["cell"]: r for r in rows(result, "adding_problem", length=length)}
+    assert set(by_cell) == {"rnn", "lstm", "gru"}
+    assert by_cell["rnn"]["mse_over_baseline"] > 0.8  # the vanilla RNN stays at the constant-answer baseline
+    assert by_cell["lstm"]["mse_over_baseline"] < 0.35
+    assert by_cell["gru"]["mse_over_baseline"] < 0.35
+    assert by_cell["rnn"]["val_mse"] > 3 * by_cell["lstm"]["val_mse"]
+    baseline = by_cell["rnn"]["baseline_mse"]
+    assert baseline == pytest.approx(ADDING_BASELINE_MSE, abs=0.04)  # 256 validation sequences
+    params = [r["params"] for r in by_cell.values()]
+    assert max(params) / min(params) < 1.03  # the same parameter budget
+    assert result.metrics[f"adding_mse_lstm_T{length}"] == by_cell["lstm"]["val_mse"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_adding_problem_gap_holds_across_seeds(seed):
+    cfg = quick_variant(week07_rnn.Config(quick=True, seed=seed), week07_rnn.QUICK)
+    table, _, _ = week07_rnn.adding(cfg, torch.device("cpu"), cells=("rnn", "lstm"))
+    by_cell = {r["cell"]: r["mse_over_baseline"] for r in table}
+    assert by_cell["rnn"] > 0.8 and by_cell["lstm"] < 0.35, by_cell
+
+
+def test_gradients_vanish_in_the_vanilla_rnn_and_not_in_trained_gated_cells(quick):
+    result, _ = quick
+    ratio = {(r["model"], r["stage"]): r["first_over_last"] for r in result.tables["gradient_flow"]}
+    assert ratio[("rnn", "init")] < 1e-6 and ratio[("rnn", "trained")] < 1e-6
+    assert ratio[("lstm", "init")] > 1e-3  # the open forget gate carries the gradient from the start
+    assert ratio[("lstm", "trained")] > 1e-3 and ratio[("gru", "trained")] > 1e-4
+    assert ratio[("gru", "trained")] > 1e4 * ratio[("gru", "init")]  # the GRU learns to keep it
+    gain = week07_rnn.Config().explode_gain
+    assert ratio[(f"rnn_gain_{gain:g}", "init")] > 1.0  # recurrent weights with singular values > 1: it grows
+
+
+def test_clipping_rescues_the_exploding_rnn(quick):
+    result, _ = quick
+    unclipped, clipped = result.tables["clipping"]
+    assert unclipped["clip_grad_norm"] is None and clipped["clip_grad_norm"] == 1.0
+    assert clipped["diverged_at_epoch"] is None and clipped["final_val_mse"] < 0.2  # the series' variance is ~0.6
+    assert unclipped["final_val_mse"] > 100 * clipped["final_val_mse"]  # exploded (inf when it became NaN)
+
+
+def test_forecasters_beat_persistence(quick):
+    result, _ = quick
+    for row in result.tables["sine_forecasting"]:
+        assert row["test_mse"] < 0.7 * row["persistence_mse"], row
+
+
+def test_language_model_beats_character_frequencies(quick):
+    result, _ = quick
+    m = result.metrics
+    assert m["lm_val_loss"] < m["lm_unigram_val_loss"] - 0.3
+    assert m["lm_val_perplexity"] == pytest.approx(math.exp(m["lm_val_loss"]))
+    assert m["lm_val_bits_per_char"] == pytest.approx(m["lm_val_loss"] / math.log(2))
+    samples = result.tables["lm_samples"]
+    assert [s["temperature"] for s in samples] == list(week07_rnn.Config().temperatures)
+    for s in samples:
+        assert s["sample"].startswith("First Citizen:")
+        assert len(s["sample"]) == len("First Citizen:") + week07_rnn.QUICK["sample_chars"]
+
+
+def test_results_json_holds_the_table_and_the_lm_loss(quick):
+    result, out = quick
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["lab"] == "rnn" and data["metrics"]["lm_val_loss"] == pytest.approx(result.metrics["lm_val_loss"])
+    assert {r["cell"] for r in data["tables"]["adding_problem"]} == {"rnn", "lstm", "gru"}
+    for name in ("gradient_norms", "adding_problem", "clipping", "sine_forecasts", "char_lm"):
+        assert (out / f"{name}.png").stat().st_size > 1000
+
+
+def test_language_model_on_a_user_text_file(tmp_path):
+    path = tmp_path / "mine.txt"
+    path.write_text("하늘과 바람과 별과 시\n" * 30 + "stars and wind\n" * 30, encoding="utf-8")
+    cfg = quick_variant(week07_rnn.Config(quick=True, text_file=str(path), lm_epochs=2, sample_chars=10),
+                        week07_rnn.QUICK)
+    metrics, history, samples = week07_rnn.language_model(cfg, torch.device("cpu"))
+    assert metrics["lm_source"] == str(path) and metrics["lm_vocab_size"] == len(set(path.read_text("utf-8")))
+    assert len(history["val_loss"]) == 2
+    assert all(s["sample"].startswith("하늘과 바람과 별과 시") for s in samples)
+
+
+def test_command_line_overrides_are_typed():
+    cfg = labs.make_config("rnn", ["--adding_lengths=8,12", "--corpus=korean", "--temperatures=0.2,2"])
+    assert cfg.adding_lengths == (8, 12) and cfg.corpus == "korean" and cfg.temperatures == (0.2, 2.0)
+
+
+def test_bad_settings_raise_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="lm_cell must be one of rnn, lstm, gru"):
+        week07_rnn.run(week07_rnn.Config(quick=True, lm_cell="transformer"))
+    with pytest.raises(ValueError, match="valid corpora"):
+        week07_rnn.lm_text(week07_rnn.Config(corpus="latin"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        week07_rnn.lm_text(week07_rnn.Config(text_file=str(tmp_path / "nope.txt")))
+
+
+def test_torch_threads_restores_the_setting():
+    before = torch.get_num_threads()
+    with week07_rnn.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
