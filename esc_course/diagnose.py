@@ -191,9 +191,10 @@ def _label_error(y: torch.Tensor, classes: int, out: torch.Tensor, where: str, w
     value = int(y.reshape(-1)[first])
     valid = f"0..{classes - 1}" + (f" (or {IGNORE_INDEX}, cross_entropy's ignore_index)" if classes > 2 else "")
     scope = "the labels y" if whole else "the first batch's labels y"
+    outputs = "one logit per sample" if out.ndim == 1 or out.shape[-1] == 1 else f"{classes} classes"
     return LabelError(f"{where} data: labels out of range: {scope} hold {value} at index {first} "
                       f"({int(bad.sum())} of {bad.numel()} out of range, min {int(y.min())}, max {int(y.max())}), "
-                      f"but the model outputs {classes} classes (output {describe(out)}), so valid labels are "
+                      f"but the model outputs {outputs} (output {describe(out)}), so valid labels are "
                       f"{valid}. Check num_classes / out_features, or remap the labels.")
 
 
