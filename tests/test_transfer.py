@@ -169,6 +169,15 @@ def test_cached_weights_are_used_without_a_download(torch_home):
     assert _same_body(model, cached) and T.get_head(model).out_features == 10
 
 
+def test_a_corrupted_cache_file_says_which_file(torch_home):
+    path = T.cache_path("resnet18")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="delete the file and download it again") as err:
+        T.backbone("resnet18", weights="DEFAULT")
+    assert str(path) in str(err.value)
+
+
 def test_input_stats_follow_the_weights():
     mean, std = T.input_stats("resnet18", "DEFAULT")
     assert mean == pytest.approx([0.485, 0.456, 0.406]) and std == pytest.approx([0.229, 0.224, 0.225])

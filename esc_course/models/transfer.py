@@ -117,7 +117,11 @@ def pretrained_state(name: str, weights: str = "DEFAULT", *, download: bool = Tr
     entry = weights_enum(name, weights)
     path = cache_path(name, weights)
     if path.is_file():
-        return torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a truncated copy, another file under that name
+            raise ValueError(f"the cached weights {path} cannot be read with weights_only=True ({type(err).__name__}"
+                             f": {err}); delete the file and download it again ({entry.url})") from err
 
     def unavailable(reason: str) -> WeightsUnavailableError:
         return WeightsUnavailableError(
