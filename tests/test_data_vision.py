@@ -108,3 +108,8 @@ def test_dataloader_backend_gives_the_same_splits():
     torch.testing.assert_close(xs, tensor.val.x)  # same validation images, same normalisation
     n = sum(len(y) for _, y in dl.train)
     assert n == tensor.train.num_samples
+
+
+def test_a_split_passed_as_root_is_refused():
+    with pytest.raises(ValueError, match="split='test'"):
+        vision("digits", "test")

@@ -80,6 +80,8 @@ def vision(name: str, root: str | os.PathLike | None = None, split: str = "train
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if isinstance(root, str) and root in ("train", "val", "test"):  # vision("digits", "test"): root is 2nd
+        raise ValueError(f"root={root!r} looks like a split; call vision({name!r}, split={root!r})")
     if name == FOLDER:
         if root is None:
             raise ValueError("vision('folder') needs root=<the ImageFolder's path>")
