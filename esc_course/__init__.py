@@ -27,6 +27,9 @@ _EXPORTS = {
     "LabResult": "esc_course.runs",
     "write_results": "esc_course.runs",
     "ConfigError": "esc_course.config",
+    "get_optimizer": "esc_course.optim.optimizers",
+    "vision": "esc_course.data.vision",
+    "loaders": "esc_course.data.vision",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
