@@ -1,0 +1,45 @@
+"""seed_everything(seed, deterministic=True): two quick runs of every lab give identical results.json metrics on CPU."""
+
+import json
+import re
+
+import pytest
+import torch
+
+import labs
+from esc_course import seed
+
+LABS = list(labs.registry())
+TIMING = re.compile(r"(^|_)(seconds|time|ms|per_s|per_second|throughput|speed|wall)(_|$)")  # measured, not computed
+
+
+def run_deterministic(name, out, monkeypatch):
+    module = labs.load(name)
+
+    def always_deterministic(value, deterministic=True):  # the lab seeds itself: keep deterministic mode on
+        return seed.seed_everything(value, deterministic=True)
+
+    if hasattr(module, "seed_everything"):
+        monkeypatch.setattr(module, "seed_everything", always_deterministic)
+    seed.seed_everything(0, deterministic=True)
+    cfg = labs.make_config(name, ["--device=cpu"], quick=True)
+    module.run(cfg, out=out)
+    assert torch.are_deterministic_algorithms_enabled()
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", LABS)
+def test_two_quick_runs_give_identical_metrics(name, tmp_path, monkeypatch):
+    try:
+        first = run_deterministic(name, tmp_path / "a", monkeypatch)
+        second = run_deterministic(name, tmp_path / "b", monkeypatch)
+    finally:
+        seed.seed_everything(0)  # deterministic mode off again for the other tests
+    assert first["env"]["deterministic"] is True
+    metrics = {k: v for k, v in first["metrics"].items() if not TIMING.search(k)}
+    assert metrics, f"{name} has no metrics to compare"
+    assert metrics == {k: second["metrics"][k] for k in metrics}
+    curves = lambda h: {run: {k: v for k, v in cols.items() if k != "seconds"}  # noqa: E731
+                        for run, cols in h.items() if isinstance(cols, dict)}
+    assert curves(first["history"]) == curves(second["history"])
