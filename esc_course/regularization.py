@@ -155,6 +155,16 @@ class EarlyStopping:
             return True
         return False
 
+    def state_dict(self) -> dict:
+        """The stopper's progress and best weights: fit checkpoints a hook that has this, so a resumed run
+        (``esc-course lab run NAME --resume``) stops and restores exactly as the uninterrupted one."""
+        return {"best_value": self.best_value, "best_epoch": self.best_epoch, "waited": self.waited,
+                "stopped_epoch": self.stopped_epoch, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_value, self.best_epoch, self.waited = state["best_value"], state["best_epoch"], state["waited"]
+        self.stopped_epoch, self.best_state = state["stopped_epoch"], state["best_state"]
+
     def restore(self) -> nn.Module:
         """Load the best weights seen so far into the model (no-op before the first epoch); returns the model."""
         if self.best_state is not None:

@@ -68,9 +68,10 @@ def landscape_step(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torc
 class LandscapeProbe:
     """Wrap a training loader: every ``every`` steps, measure the landscape on the batch about to be trained on.
 
-    ``fit(model, LandscapeProbe(train, model, loss_fn, step_sizes), ...)`` trains as usual; the measurement happens
-    at theta_t, before the optimizer step on that batch (the paper's protocol). ``probe.rows`` holds one dict per
-    measurement, with its global ``step``.
+    ``fit(model, probe, ..., on_epoch=probe)`` with ``probe = LandscapeProbe(train, model, loss_fn, step_sizes)``
+    trains as usual; the measurement happens at theta_t, before the optimizer step on that batch (the paper's
+    protocol). ``probe.rows`` holds one dict per measurement, with its global ``step``. As fit's ``on_epoch`` hook
+    it never stops training; it only lets fit checkpoint its rows, so a resumed run keeps its measurements.
     """
 
     def __init__(self, loader: Iterable, model: nn.Module, loss_fn: Callable, step_sizes: Sequence[float],
@@ -84,6 +85,15 @@ class LandscapeProbe:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def __call__(self, epoch: int, history) -> bool:
+        return False
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "rows": [dict(r) for r in self.rows]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.rows = state["step"], [dict(r) for r in state["rows"]]
 
     def __iter__(self) -> Iterator:
         for x, y in self.loader:

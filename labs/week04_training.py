@@ -75,11 +75,11 @@ def sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
 
-def train(model: nn.Module, splits, lr: float, epochs: int, device, train_data=None):
+def train(model: nn.Module, splits, lr: float, epochs: int, device, train_data=None, on_epoch=None):
     """SGD + momentum with cross-entropy; returns (History dict or None, test accuracy or NaN if it diverged)."""
     try:
-        history = fit(model, train_data or splits.train, splits.val, loss_fn=F.cross_entropy, optimizer=sgd(model, lr),
-                      epochs=epochs, device=device, progress=False)
+        history = fit(model, splits.train if train_data is None else train_data, splits.val, loss_fn=F.cross_entropy,
+                      optimizer=sgd(model, lr), epochs=epochs, device=device, progress=False, on_epoch=on_epoch)
     except NonFiniteLossError:
         return None, math.nan
     return history.to_dict(), evaluate(model, splits.test, F.cross_entropy, device)["accuracy"]
@@ -320,13 +320,13 @@ def vgg_study(cfg: Config, splits, device):
             name = "bn" if bn else "plain"
             seed_everything(cfg.seed)
             model = init_weights(SmallVGG(1, 10, cfg.vgg_widths, batch_norm=bn), "he").to(device)
-            data = splits.train
+            probe = None
             if lr == cfg.landscape_lr:
-                data = LandscapeProbe(splits.train, model, F.cross_entropy,
-                                      [s * lr for s in cfg.landscape_steps], cfg.landscape_every)
-            history, acc = train(model, splits, lr, cfg.vgg_epochs, device, train_data=data)
+                probe = LandscapeProbe(splits.train, model, F.cross_entropy, [s * lr for s in cfg.landscape_steps],
+                                       cfg.landscape_every)
+            history, acc = train(model, splits, lr, cfg.vgg_epochs, device, train_data=probe, on_epoch=probe)
             if lr == cfg.landscape_lr:
-                landscape[name] = data.rows
+                landscape[name] = probe.rows
                 histories[f"vgg_{name}"] = history or {}
             rows.append({"network": name, "lr": lr, "test_accuracy": acc, "diverged": history is None,
                          "final_train_loss": history["train_loss"][-1] if history else math.nan})

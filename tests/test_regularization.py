@@ -132,3 +132,24 @@ def test_early_stopping_checks_arguments():
         EarlyStopping(nn.Linear(1, 1), patience=0)
     with pytest.raises(ValueError, match="mode"):
         EarlyStopping(nn.Linear(1, 1), mode="best")
+
+
+def test_early_stopping_state_survives_a_checkpointed_resume(tmp_path):
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 20), torch.randint(0, 2, (40,))
+    xv, yv = torch.randn(100, 20), torch.randint(0, 2, (100,))
+
+    def go(resume):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 2))
+        stopper = EarlyStopping(model, patience=50)
+        fit(model, TensorLoader(x, y, batch_size=40, generator=torch.Generator().manual_seed(0)),
+            TensorLoader(xv, yv, batch_size=100), loss_fn=F.cross_entropy,
+            optimizer=torch.optim.Adam(model.parameters(), lr=0.01), epochs=8, on_epoch=stopper, progress=False,
+            checkpoint_dir=tmp_path, resume=resume)
+        return stopper
+
+    first = go(False)
+    again = go(True)                     # finds the finished run's checkpoint and restores the hook from it
+    assert again.best_epoch == first.best_epoch and again.best_value == first.best_value
+    assert all(torch.equal(first.best_state[k], again.best_state[k]) for k in first.best_state)

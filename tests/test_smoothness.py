@@ -78,3 +78,23 @@ def test_noisy_batch_norm_shifts_and_rescales_in_training_only():
     assert torch.allclose(model(x), clean, atol=1e-5)                  # hooks removed on leaving the block
     with pytest.raises(ValueError, match="no BatchNorm"):
         BatchNormNoise(nn.Linear(2, 2))
+
+
+def test_probe_measurements_survive_a_checkpointed_resume(tmp_path):
+    x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+
+    def go(resume):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2)
+        probe = LandscapeProbe(TensorLoader(x, y, batch_size=10, generator=torch.Generator().manual_seed(0)), model,
+                               nn.functional.cross_entropy, [0.1, 0.2], every=3)
+        from esc_course.train import fit
+
+        fit(model, probe, loss_fn=nn.functional.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            epochs=3, on_epoch=probe, progress=False, checkpoint_dir=tmp_path, resume=resume)
+        return probe
+
+    first = go(False)
+    assert [r["step"] for r in first.rows] == [0, 3, 6, 9] and first.step == 12
+    again = go(True)
+    assert again.rows == first.rows and again.step == 12
