@@ -55,7 +55,7 @@ class Config:
     init_samples: int = 1000        # random N(0, 1) inputs fed to it
     init_epochs: int = 10           # epochs of the digits MLP trained from each init (the accuracy table)
     norm_epochs: int = 20           # epochs of the normalization comparison (ReLU MLP, PyTorch's default init)
-    norm_lr: float = 0.05           # SGD step size (momentum 0.9) there
+    norm_lr: float = 0.02           # SGD step size (momentum 0.9) there
     vgg_widths: tuple[int, ...] = (16, 32, 64)  # channels of SmallVGG's blocks
     vgg_epochs: int = 15            # epochs per SmallVGG run
     vgg_lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)  # SGD step sizes (momentum 0.9), with and without BN
@@ -397,6 +397,10 @@ def metrics(cfg: Config, act_rows, init_rows, norm_rows, vgg_rows, land_rows) ->
     m.update(plain_accuracy=at[("plain", cfg.landscape_lr)], bn_accuracy=at[("bn", cfg.landscape_lr)],
              noisy_bn_accuracy=at[("noisy_bn", cfg.landscape_lr)], plain_accuracy_at_top_lr=at[("plain", top)],
              bn_accuracy_at_top_lr=at[("bn", top)])
+    for name in ("plain", "bn"):  # the largest learning rate that still reaches 90 % of the network's best
+        accs = {lr: a for (n, lr), a in at.items() if n == name and not math.isnan(a)}
+        best = max(accs.values(), default=math.nan)
+        m[f"{name}_largest_good_lr"] = max((lr for lr, a in accs.items() if a >= 0.9 * best), default=math.nan)
     for r in land_rows:
         m.update({f"{r['network']}_{k}": v for k, v in r.items() if k.startswith("mean_")})
     return m
