@@ -102,7 +102,9 @@ def apply_overrides(cfg: C, overrides: dict[str, Any]) -> C:
                 + describe_fields(type(cfg))
             )
         changes[name] = _convert(key, value, types_[name]) if isinstance(value, str) else value
-    return dataclasses.replace(cfg, **changes)
+    new = dataclasses.replace(cfg, **changes)
+    check_common(new)
+    return new
 
 
 def parse_overrides(cls: type[C], argv: list[str], base: C | None = None) -> C:
@@ -125,11 +127,27 @@ def parse_overrides(cls: type[C], argv: list[str], base: C | None = None) -> C:
     return apply_overrides(base if base is not None else cls(), overrides)
 
 
+def check_common(cfg: Any) -> None:
+    """Refuse values no lab can use, by the field names labs share: learning rates (``lr``, ``*_lr``, ``lrs``)
+    must be > 0, ``epochs``/``steps`` >= 0 and ``batch_size`` >= 1. Raises ConfigError naming field and value."""
+    for f in dataclasses.fields(cfg):
+        value, name = getattr(cfg, f.name), f.name
+        values = value if isinstance(value, (tuple, list)) else (value,)
+        numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if (name == "lr" or name.endswith("_lr") or name.endswith("lrs")) and any(v <= 0 for v in numbers):
+            raise ConfigError(f"--{name}={value!r}: a learning rate must be a positive number (> 0)")
+        if name in ("epochs", "steps") and any(v < 0 for v in numbers):
+            raise ConfigError(f"--{name}={value!r}: must be an integer >= 0")
+        if name == "batch_size" and any(v < 1 for v in numbers):
+            raise ConfigError(f"--{name}={value!r}: must be an integer >= 1")
+
+
 def quick_variant(cfg: C, quick: dict[str, Any]) -> C:
-    """Apply a lab's quick-mode settings to ``cfg`` when ``cfg.quick`` is set.
+    """Apply a lab's quick-mode settings to ``cfg`` when ``cfg.quick`` is set, then ``check_common``.
 
     Only fields still at their default value are changed, so ``--quick --epochs=50`` keeps the 50.
     """
+    check_common(cfg)
     if not getattr(cfg, "quick", False):
         return cfg
     defaults = type(cfg)()

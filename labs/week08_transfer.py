@@ -117,7 +117,7 @@ def folder_task(path: str, image_size: int) -> Task:
     from esc_course.data.vision import loaders
 
     data = loaders("folder", root=path, image_size=image_size, val_fraction=0.0, normalize=False,
-                   backend="tensor", batch_size=64)
+                   backend="tensor", batch_size=1)  # only the tensors are used, not the batches
     return Task(f"folder {path}", data.train.x.cpu(), data.train.y.cpu(), data.test.x.cpu(), data.test.y.cpu(),
                 data.info.classes)
 

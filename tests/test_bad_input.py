@@ -206,8 +206,7 @@ CASES = [
     Case("batch size 0 in a lab", lambda t: lab_run("cnn", "--batch_size=0"), ValueError, ("batch_size", "0")),
     Case("batch larger than the data for image loaders", lambda t: __import__(
         "esc_course.data.vision", fromlist=["v"]).loaders("digits", batch_size=100_000), ValueError,
-         ("batch_size", "100000"),
-         gap="vision.loaders accepts a batch larger than the whole data set (one short batch per epoch)"),
+         ("batch_size", "100000")),
     # --- non-finite inputs --------------------------------------------------------------------------------------
     Case("NaN in the first batch", lambda t: train(mlp(), *with_nan(2), intact=True), NonFiniteInputError,
          ("first batch", "1 NaN", "sample 2")),
@@ -223,14 +222,11 @@ CASES = [
         mlp(), TensorLoader(*blobs()), loss_fn=F.cross_entropy, optimizer=_NegativeLR(mlp().parameters()), epochs=1,
         progress=False), ValueError, ("learning rate", "lr=-0.5", "positive")),
     Case("lr < 0 into get_optimizer", lambda t: __import__("esc_course.optim.optimizers", fromlist=["o"])
-         .get_optimizer("sgd", mlp().parameters(), lr=-0.1), ValueError, ("lr", "-0.1", ">= 0")),
+         .get_optimizer("sgd", mlp().parameters(), lr=-0.1), ValueError, ("lr", "-0.1", "> 0")),
     Case("lr = 0 into get_optimizer", lambda t: __import__("esc_course.optim.optimizers", fromlist=["o"])
-         .get_optimizer("adam", mlp().parameters(), lr=0.0), ValueError, ("lr", "0.0", "> 0"),
-         gap="esc_course/optim/optimizers.py checks lr >= 0, so lr=0 is accepted"),
+         .get_optimizer("adam", mlp().parameters(), lr=0.0), ValueError, ("lr", "0.0", "> 0")),
     Case("lr = 0 in a lab", lambda t: lab_run("xor", "--lr=0"), ValueError, ("learning rate", "lr=0.0", "positive")),
-    Case("lr < 0 in a lab", lambda t: lab_run("xor", "--lr=-0.5"), ValueError, ("lr", "-0.5", "> 0"),
-         gap="labs do not check their Config; torch.optim.SGD says 'Invalid learning rate: -0.5' without the "
-             "argument name or the valid range"),
+    Case("lr < 0 in a lab", lambda t: lab_run("xor", "--lr=-0.5"), ValueError, ("lr", "-0.5", "> 0")),
     # --- data folders -----------------------------------------------------------------------------------------
     Case("missing image folder", lambda t: __import__("esc_course.data.real", fromlist=["r"]).image_folder(
         t / "nope"), FileNotFoundError, ("nope", "does not exist", "<class name>/<image>.png")),

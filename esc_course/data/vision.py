@@ -182,7 +182,8 @@ def _stack(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
 
 
-def _train_val_indices(y: torch.Tensor, val_fraction: float, train_size: int | None, seed: int):
+def _train_val_indices(y: torch.Tensor, val_fraction: float, train_size: int | None, seed: int,
+                       batch_size: int | None = None):
     from esc_course.data.split import split_indices
 
     if val_fraction > 0:
@@ -193,6 +194,9 @@ def _train_val_indices(y: torch.Tensor, val_fraction: float, train_size: int | N
         if isinstance(train_size, bool) or not isinstance(train_size, int) or train_size < 1:
             raise ValueError(f"train_size must be a positive integer, got {train_size!r}")
         train_idx = train_idx[_stratified_first(y[train_idx], train_size, seed)]
+    if batch_size is not None and batch_size > len(train_idx):
+        raise ValueError(f"batch_size={batch_size} is larger than the training split ({len(train_idx)} samples); "
+                         f"use batch_size <= {len(train_idx)}")
     return train_idx, val_idx
 
 
@@ -217,7 +221,7 @@ def _tensor_splits(train, test, info, *, batch_size, eval_batch_size, device, au
     from esc_course.data.split import normalize as norm
 
     x, y = train
-    train_idx, val_idx = _train_val_indices(y, val_fraction, train_size, seed)
+    train_idx, val_idx = _train_val_indices(y, val_fraction, train_size, seed, batch_size)
     mean, std = channel_stats(x[train_idx]) if normalize else (None, None)
 
     def prepared(t: torch.Tensor) -> torch.Tensor:
@@ -245,7 +249,7 @@ def _dataset_splits(train_ds, test_ds, info, targets, *, batch_size, eval_batch_
     from esc_course.data.real import default_workers
     from esc_course.data.split import channel_stats
 
-    train_idx, val_idx = _train_val_indices(targets, val_fraction, train_size, seed)
+    train_idx, val_idx = _train_val_indices(targets, val_fraction, train_size, seed, batch_size)
     mean = std = None
     if normalize:  # statistics from (a seeded sample of up to 2,048 of) the training images only
         sample = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:2048]]

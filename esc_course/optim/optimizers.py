@@ -319,4 +319,7 @@ def get_optimizer(name: str, params: Params, **hparams) -> Optimizer:
     key = str(name).lower().replace("-", "_")
     if key not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    lr = hparams.get("lr")
+    if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):  # the classes, like torch, allow 0
+        raise ValueError(f"lr must be a number > 0, got lr={lr!r}")
     return OPTIMIZERS[key](params, **hparams)
