@@ -167,7 +167,7 @@ def check_batch(x: Any, y: Any, out: Any, all_targets: torch.Tensor | None = Non
     labels = all_targets if (classes is not None and isinstance(all_targets, torch.Tensor)
                              and not all_targets.is_floating_point()) else y
     if classes is not None:
-        checks.append(_bad_labels(labels, classes).sum())
+        checks.append(_bad_labels(labels, classes, out).sum())
     if not checks:
         return
     counts = torch.stack([c.to(torch.int64).cpu() for c in checks]).tolist()  # the one sync
@@ -178,18 +178,23 @@ def check_batch(x: Any, y: Any, out: Any, all_targets: torch.Tensor | None = Non
         raise _label_error(labels, classes, out, where, whole=labels is not y)
 
 
-def _bad_labels(y: torch.Tensor, classes: int) -> torch.Tensor:
+def _class_axis(out: torch.Tensor) -> bool:
+    """True when ``out`` holds one score per class (cross_entropy, which accepts IGNORE_INDEX labels)."""
+    return out.ndim >= 2 and (out.shape[1] > 1 or out.shape[-1] > 1)
+
+
+def _bad_labels(y: torch.Tensor, classes: int, out: torch.Tensor) -> torch.Tensor:
     ok = (y >= 0) & (y < classes)
-    if classes > 2:
+    if _class_axis(out):
         ok |= y == IGNORE_INDEX
     return ~ok
 
 
 def _label_error(y: torch.Tensor, classes: int, out: torch.Tensor, where: str, whole: bool) -> LabelError:
-    bad = _bad_labels(y, classes).reshape(-1)
+    bad = _bad_labels(y, classes, out).reshape(-1)
     first = int(bad.nonzero()[0, 0])
     value = int(y.reshape(-1)[first])
-    valid = f"0..{classes - 1}" + (f" (or {IGNORE_INDEX}, cross_entropy's ignore_index)" if classes > 2 else "")
+    valid = f"0..{classes - 1}" + (f" (or {IGNORE_INDEX}, cross_entropy's ignore_index)" if _class_axis(out) else "")
     scope = "the labels y" if whole else "the first batch's labels y"
     outputs = "one logit per sample" if out.ndim == 1 or out.shape[-1] == 1 else f"{classes} classes"
     return LabelError(f"{where} data: labels out of range: {scope} hold {value} at index {first} "
@@ -238,7 +243,7 @@ def find_nonfinite(data: Any, where: str = "train") -> str | None:
 def loss_error(loss_fn: Any, out: Any, y: Any, err: BaseException, where: str = "train") -> BaseException:
     """A BatchError for ``loss_fn(out, y)`` failing: shapes, dtypes and the usual fix (labels are checked first)."""
     classes = class_count(out, y) if isinstance(out, torch.Tensor) else None
-    if classes is not None and bool(_bad_labels(y, classes).any()):
+    if classes is not None and bool(_bad_labels(y, classes, out).any()):
         return _label_error(y, classes, out, where, whole=False)
     name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
     msg = f"loss_fn {name}(out, y) failed with out = {describe(out)} and y = {describe(y)}"

@@ -325,3 +325,13 @@ def test_the_table_covers_every_kind_of_bad_input_the_issue_lists():
     ids = {c.id for c in CASES}
     assert set(kinds.values()) <= ids
     assert len(ids) == len(CASES), "case ids must be unique"
+
+
+def test_ignore_index_labels_are_valid_for_two_class_outputs():
+    """cross_entropy's ignore_index (-100) masks targets; with (N, 2) outputs it must not count as out of range."""
+    x = torch.randn(8, 2)
+    y = torch.tensor([0, 1, -100, 1, 0, -100, 1, 0])
+    model = nn.Linear(2, 2)
+    history = fit(model, TensorLoader(x, y, 4, shuffle=False), loss_fn=F.cross_entropy,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, metrics=(), progress=False)
+    assert len(history) == 1
