@@ -110,7 +110,8 @@ def hidden_state_gradients(model: SequenceModel, x: torch.Tensor, y: torch.Tenso
 
     The sequence is fed one step at a time through the model's own recurrent layer, so every h_t is a tensor
     whose gradient autograd can keep; the result is the same function as ``model(x)``. A vanilla RNN's norms
-    shrink (vanishing) or grow (exploding) geometrically with the distance T - t; gated cells keep them level.
+    shrink (vanishing) or grow (exploding) geometrically with the distance T - t; gated cells can keep them level
+    (an LSTM with an open forget gate from the start, a GRU once trained).
     The model's parameter gradients are left as they were.
     """
     if model.per_step:
