@@ -213,7 +213,8 @@ def adding(cfg: Config, device, cells=tuple(CELLS)) -> tuple[list[dict], dict, d
                           metrics=(), progress=False, desc=f"adding T={length} {cell}")
             mse = history["val_loss"][-1]
             histories[f"{cell}_T{length}"] = history.to_dict()
-            models[cell] = model
+            if length == max(cfg.adding_lengths):
+                models[cell] = model
             rows.append({"length": length, "cell": cell, "hidden": hidden, "params": count_parameters(model),
                          "val_mse": mse, "baseline_mse": baseline, "mse_over_baseline": mse / baseline})
     return rows, histories, models
@@ -286,6 +287,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     started = time.perf_counter()
     if cfg.lm_cell not in CELLS:
         raise ValueError(f"lm_cell must be one of {', '.join(CELLS)}, got {cfg.lm_cell!r}")
+    if not cfg.adding_lengths:
+        raise ValueError("adding_lengths must hold at least one sequence length, e.g. --adding_lengths=25,50")
 
     with torch_threads(cfg.cpu_threads if device.type == "cpu" else 0):
         adding_rows, adding_histories, trained = adding(cfg, device)

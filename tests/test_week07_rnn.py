@@ -123,6 +123,8 @@ def test_command_line_overrides_are_typed():
 def test_bad_settings_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="lm_cell must be one of rnn, lstm, gru"):
         week07_rnn.run(week07_rnn.Config(quick=True, lm_cell="transformer"))
+    with pytest.raises(ValueError, match="adding_lengths must hold at least one"):
+        week07_rnn.run(week07_rnn.Config(quick=True, adding_lengths=()))
     with pytest.raises(ValueError, match="valid corpora"):
         week07_rnn.lm_text(week07_rnn.Config(corpus="latin"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
