@@ -177,8 +177,6 @@ def _fsync_dir(folder: Path) -> None:
 
 def write(path: Path | str, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> Path:
     """Write one checkpoint file atomically; ``state`` must be JSON-ready (see ``_encode`` for nested tensors)."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # own, contiguous CPU copies: safetensors refuses shared or strided storage (tied weights, channels_last)
@@ -187,12 +185,19 @@ def write(path: Path | str, tensors: Mapping[str, torch.Tensor], state: Mapping[
               "checksums": {k: _sha256(t) for k, t in table.items()}, **state}
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     meta = {"format": "pt", FORMAT: text, f"{FORMAT}.sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return _atomic_save_file(table, path, meta)
+
+
+def _atomic_save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """safetensors' save_file to a temporary file in the same folder, fsync, rename: never a half-written file."""
+    from safetensors.torch import save_file
+
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(table, tmp, metadata=meta)
+        save_file(table, tmp, metadata=metadata)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)  # the bytes are on disk before the name points at them
@@ -204,6 +209,15 @@ def write(path: Path | str, tensors: Mapping[str, torch.Tensor], state: Mapping[
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def save_weights(model: torch.nn.Module, path: Path | str) -> Path:
+    """A model's weights alone as a plain safetensors file (what bundles and transfer backbones hold), written
+    atomically. Own contiguous CPU copies: safetensors refuses shared or strided storage (tied weights)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    return _atomic_save_file(table, path)
 
 
 def _kind(path: Path) -> str:

@@ -21,8 +21,6 @@ Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensor
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
@@ -35,21 +33,10 @@ def supports(module: ModuleType) -> bool:
 
 
 def save_weights(model, path: Path | str) -> Path:
-    """Write ``model.state_dict()`` as safetensors, atomically (temporary file, then rename)."""
-    from safetensors.torch import save_file
+    """Write ``model.state_dict()`` as safetensors, atomically (``esc_course.checkpoint.save_weights``)."""
+    from esc_course.checkpoint import save_weights as write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write(model, path)
 
 
 def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:

@@ -169,21 +169,10 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
 
 def save_weights(model: nn.Module, path: str | Path) -> Path:
     """Write ``model``'s state dict as a plain safetensors file (readable by ``safetensors.torch.load_file``
-    anywhere), atomically: a temporary file in the same folder, then a rename."""
-    from safetensors.torch import save_file
+    anywhere), atomically (``esc_course.checkpoint.save_weights``)."""
+    from esc_course.checkpoint import save_weights as write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # clone: safetensors refuses tensors that share memory, and a file must not depend on the model's layout
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # created by save_file, so with the usual permissions
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write(model, path)
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "the state dict") -> nn.Module:
