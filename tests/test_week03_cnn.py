@@ -56,7 +56,7 @@ def test_mnist_format_files_from_data_dir(tmp_path):
     from test_data_real import fake_mnist
 
     fake_mnist(tmp_path, n_train=80, n_test=20)
-    result = lab.run(lab.Config(dataset="mnist", data_dir=str(tmp_path), model="lenet5", compare=(), epochs=1,
+    result = lab.run(lab.Config(dataset="mnist", data_dir=str(tmp_path), model="lenet5", compare=(), epochs=1, batch_size=32,
                                 device="cpu"))
     assert result.metrics["params"] == 61_706  # the classic LeNet-5 on 28x28
     assert result.tables["complexity"][0]["input"] == "1x28x28"
