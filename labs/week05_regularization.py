@@ -369,8 +369,10 @@ def capacity_figure(rows):
     d = [r["degree"] for r in rows]
     axes[0].plot(d, [r["train_mse"] for r in rows], marker="o", label="train error")
     axes[0].plot(d, [r["test_mse"] for r in rows], marker="o", label="test error")
-    axes[0].set(yscale="log", xlabel="polynomial degree (capacity)", ylabel="MSE",
-                title="generalization gap = test - train")
+    axes[0].fill_between(d, [r["train_mse"] for r in rows], [r["test_mse"] for r in rows], alpha=0.15,
+                         label="generalization gap")
+    axes[0].set(xlabel="polynomial degree (capacity)", ylabel="MSE", title="train and test error",
+                ylim=(0, 1.1 * max(r["test_mse"] for r in rows)))
     axes[1].plot(d, [r["bias2"] for r in rows], marker="o", label="bias$^2$")
     axes[1].plot(d, [r["variance"] for r in rows], marker="o", label="variance")
     axes[1].plot(d, [r["bias2"] + r["variance"] + r["noise2"] for r in rows], "k--", label="bias$^2$ + var + noise")
