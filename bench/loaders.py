@@ -28,26 +28,8 @@ def mnist_sized(n: int = 60_000):
     return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
 
 
-class IndexSelectLoader(TensorLoader):
-    """TensorLoader gathering with ``index_select`` instead of ``x[idx]``: the change proposed for
-    esc_course/data/loader.py (advanced indexing of an (N, ...) tensor is several times slower on the CPU)."""
-
-    def __iter__(self):
-        n = self.num_samples
-        order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else None
-        stop = (n // self.batch_size) * self.batch_size if self.drop_last else n
-        for start in range(0, stop, self.batch_size):
-            if order is None:
-                yield self.x[start:start + self.batch_size], self.y[start:start + self.batch_size]
-            else:
-                idx = order[start:start + self.batch_size]
-                yield self.x.index_select(0, idx), self.y.index_select(0, idx)
-
-
 def make_loaders(x, y, workers: list[int]) -> dict[str, object]:
-    loaders = {"TensorLoader": TensorLoader(x, y, BATCH, generator=torch.Generator().manual_seed(0)),
-               "TensorLoader (index_select)": IndexSelectLoader(x, y, BATCH,
-                                                                generator=torch.Generator().manual_seed(0))}
+    loaders = {"TensorLoader": TensorLoader(x, y, BATCH, generator=torch.Generator().manual_seed(0))}
     dataset = TensorDataset(x, y)
     loaders["DataLoader (default)"] = DataLoader(dataset, batch_size=BATCH, shuffle=True)
     for w in workers:
@@ -99,10 +81,6 @@ def run(device: torch.device, quick: bool = False) -> dict:
         "fetch_vs_best": result["fetch"][best_fetch]["us_per_batch"] / tl_fetch, "fetch_best": best_fetch,
         "epoch_vs_default": result["mlp_epoch"]["DataLoader (default)"]["s_per_epoch"] / tl_epoch,
         "epoch_vs_best": result["mlp_epoch"][best_epoch]["s_per_epoch"] / tl_epoch, "epoch_best": best_epoch,
-        "fetch_vs_best_index_select": result["fetch"][best_fetch]["us_per_batch"]
-        / result["fetch"]["TensorLoader (index_select)"]["us_per_batch"],
-        "epoch_vs_best_index_select": result["mlp_epoch"][best_epoch]["s_per_epoch"]
-        / result["mlp_epoch"]["TensorLoader (index_select)"]["s_per_epoch"],
     }
     for ld in loaders.values():  # stop the persistent workers
         getattr(ld, "_iterator", None) and ld._iterator._shutdown_workers()
@@ -121,6 +99,4 @@ def report(result: dict) -> str:
     r = result["ratios"]
     return (table_text(rows, digits=3) + f"\nTensorLoader speed-up, batch fetching: {r['fetch_vs_default']:.1f}x "
             f"against the default DataLoader, {r['fetch_vs_best']:.1f}x against the best ({r['fetch_best']}); "
-            f"MLP epoch: {r['epoch_vs_default']:.2f}x / {r['epoch_vs_best']:.2f}x ({r['epoch_best']})"
-            f"\nwith index_select (proposed): fetching {r['fetch_vs_best_index_select']:.1f}x, MLP epoch "
-            f"{r['epoch_vs_best_index_select']:.2f}x against the best DataLoader")
+            f"MLP epoch: {r['epoch_vs_default']:.2f}x / {r['epoch_vs_best']:.2f}x ({r['epoch_best']})")

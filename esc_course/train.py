@@ -128,40 +128,37 @@ class EpochStats:
     def __len__(self) -> int:
         return len(self.losses)
 
-    @torch.no_grad()
     def add(self, loss: torch.Tensor, out: Any, y: Any) -> None:
         self.losses.append(loss.detach())
-        self.sizes.append(_batch_size(y))
-        for name, fn in self.fns.items():
-            self.values[name].append(fn(out.detach(), y))
+        self.sizes.append(y.shape[0] if isinstance(y, torch.Tensor) else len(y))
+        if self.fns:
+            out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
+            for name, fn in self.fns.items():
+                self.values[name].append(fn(out, y))
 
     def summarize(self, epoch: int | None = None) -> dict[str, float]:
         """Sample-weighted means, with one host sync (and one all-reduce across processes under torchrun)."""
-        shared = distributed.active()
-        if not self.losses and not shared:
-            raise ValueError("the data yielded no batches: is the data set empty?")
         names = ["loss", *self.values]
-        if self.losses:
-            w = torch.tensor(self.sizes, dtype=torch.float32, device=self.losses[0].device)
-            loss = torch.stack(self.losses).float()
-            table = torch.stack([loss] + [torch.stack(v).float() for v in self.values.values()])  # (1+M, steps)
-            sums = torch.cat([(table * w).sum(dim=1), w.sum().reshape(1), (~torch.isfinite(loss)).sum().reshape(1)])
-        else:  # this process got no batches of a small validation set; the others did
-            sums = torch.zeros(len(names) + 2, device=_sum_device())
-        host = distributed.all_reduce_sum(sums).tolist()  # the one sync of the epoch
-        if host[-2] == 0:
+        if self.losses:  # (1 + metrics, steps) numbers, read in one go: the one sync of the epoch
+            rows = torch.stack([torch.stack(self.losses).float()]
+                               + [torch.stack(v).float() for v in self.values.values()]).tolist()
+        else:
+            rows = [[] for _ in names]
+        sums = [math.fsum(v * n for v, n in zip(row, self.sizes)) for row in rows]
+        total, bad = float(sum(self.sizes)), sum(not math.isfinite(v) for v in rows[0])
+        if distributed.active():  # this process's sums + everyone else's
+            reduced = distributed.all_reduce_sum(torch.tensor([*sums, total, bad], dtype=torch.float64,
+                                                              device=_sum_device())).tolist()
+            sums, total, bad = reduced[:-2], reduced[-2], reduced[-1]
+        if total == 0:
             raise ValueError("the data yielded no batches: is the data set empty?")
-        if epoch is not None and host[-1] > 0:
-            self.raise_nonfinite(epoch)
-        return {name: s / host[-2] for name, s in zip(names, host)}
-
-    def raise_nonfinite(self, epoch: int) -> None:
-        """Raise NonFiniteLossError for the first non-finite step of this process (if any)."""
-        finite = torch.isfinite(torch.stack(self.losses).float()).tolist() if self.losses else []
-        step = finite.index(False) if False in finite else None
-        if step is None:
-            raise NonFiniteLossError(epoch, 0, math.nan, "the loss was non-finite in another process")
-        raise NonFiniteLossError(epoch, step + 1, float(self.losses[step]))
+        if epoch is not None and bad > 0:
+            finite = [math.isfinite(v) for v in rows[0]]
+            if all(finite):
+                raise NonFiniteLossError(epoch, 0, math.nan, "the loss was non-finite in another process")
+            step = finite.index(False)
+            raise NonFiniteLossError(epoch, step + 1, rows[0][step])
+        return {name: s / total for name, s in zip(names, sums)}
 
     def state_dict(self) -> dict[str, Any]:
         stack = (lambda v: torch.stack(v)) if self.losses else (lambda v: torch.zeros(0))
@@ -175,7 +172,10 @@ class EpochStats:
 
 
 def _sum_device() -> torch.device:
-    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    """Where a tensor must live for the process group's all-reduce: the GPU for nccl, the CPU for gloo."""
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def _forward(model: nn.Module, x: Any) -> Any:

@@ -303,3 +303,21 @@ def test_safetensors_files_are_told_from_pickles_whatever_their_header_length(tm
         path = tmp_path / "w.safetensors"
         save_file({"w": torch.zeros(2)}, path, metadata={"pad": "a" * pad})
         assert _kind(path) == "safetensors"
+
+
+def test_every_course_optimizer_state_round_trips(tmp_path):
+    from esc_course.optim.optimizers import OPTIMIZERS, get_optimizer
+
+    for name in OPTIMIZERS:
+        torch.manual_seed(0)
+        model = MLP(2, hidden=(4,), out_features=2)
+        opt = get_optimizer(name, model.parameters(), lr=0.01)
+        for _ in range(2):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(torch.randn(8, 2)), torch.zeros(8, dtype=torch.long)).backward()
+            opt.step()
+        save(tmp_path / f"{name}.safetensors", model=model, optimizer=opt)
+        fresh = MLP(2, hidden=(4,), out_features=2)
+        fresh_opt = get_optimizer(name, fresh.parameters(), lr=0.5)
+        load(tmp_path / f"{name}.safetensors", model=fresh, optimizer=fresh_opt)
+        assert_same(opt.state_dict(), fresh_opt.state_dict())
