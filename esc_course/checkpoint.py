@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from esc_course.runs import file_mode
+
 FORMAT = "esc_course.checkpoint"
 VERSION = 1
 LAST = "last.safetensors"  # the file fit keeps in its checkpoint_dir
@@ -198,6 +200,7 @@ def _atomic_save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: d
     os.close(fd)
     try:
         save_file(table, tmp, metadata=metadata)
+        os.chmod(tmp, file_mode())  # as a plain open() would create it (mkstemp's is 0o600)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)  # the bytes are on disk before the name points at them
