@@ -141,7 +141,7 @@ def compare(case: Case, device: torch.device, rounds: int = 6, block: int = 4) -
 
 
 def run(device: torch.device, quick: bool = False) -> dict:
-    rounds, block = (2, 2) if quick else (12, 2)
+    rounds, block = (2, 2) if quick else (8, 4)
     return {name: compare(case, device, rounds, block) for name, case in CASES.items()}
 
 
