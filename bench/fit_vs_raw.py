@@ -87,6 +87,9 @@ def _week7_lstm():
 CASES = {
     "mlp_xor": Case("MLP 2-16-2 on noisy XOR, 1024 points, batches of 32", _mlp, _mlp_xor,
                     lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), F.cross_entropy, True, 32),
+    "mlp_xor_loss_only": Case("the same, no accuracy (fit metrics=(); the raw loop sums only the loss)", _mlp, _mlp_xor,
+                              lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9), F.cross_entropy,
+                              False, 32),
     "cnn_week3": Case("week 3 CNN (SmallVGG + batch norm) on the digits, 1438 images 1x8x8, batches of 64",
                       _week3_cnn, _digits, lambda m: torch.optim.Adam(m.parameters(), lr=3e-3), F.cross_entropy,
                       True, 64),
