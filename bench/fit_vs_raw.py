@@ -1,4 +1,4 @@
-"""``fit`` against the raw loop it wraps: same model, same data order, same seed; median wall time per epoch.
+"""``fit`` against the raw loop it wraps: same model, same data order, same seed; wall time per epoch, paired.
 
 The raw loop is the strict version: it also sums the loss (and counts correct predictions) on the device and
 reads them once per epoch, as fit does, so the ratio measures only what fit adds (argument checks, the first-batch
@@ -8,6 +8,7 @@ two loops did the same computation.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bench.timing import interleaved, median, spread
+from bench.timing import median, spread
 from esc_course import TensorLoader, fit
 
 
@@ -99,8 +100,14 @@ CASES = {
 }
 
 
-def compare(case: Case, device: torch.device, rounds: int = 6, block: int = 4) -> dict:
-    """Median seconds per epoch of fit and of the raw loop, interleaved in blocks of ``block`` epochs."""
+def compare(case: Case, device: torch.device, epochs: int = 48, warmup: int = 4) -> dict:
+    """Seconds per epoch of fit and of the raw loop, in pairs: fit's ``on_epoch`` hook runs one raw epoch after
+    each fit epoch, so the two alternate epoch by epoch and a machine getting busier or quieter (this one's epoch
+    times wander by 5-10 %) affects both sides of a pair alike. The ratio is the median of the per-pair ratios.
+
+    A fit epoch is timed from the end of the previous raw epoch to fit's next ``on_epoch`` call: everything fit
+    does per epoch (the steps, the summary with its one host sync, the history row, its checks) is inside it.
+    """
     x, y = case.data()
     models, opts, loaders = [], [], []
     for _ in range(2):  # two identical set-ups: one for fit, one for the raw loop
@@ -111,48 +118,47 @@ def compare(case: Case, device: torch.device, rounds: int = 6, block: int = 4) -
         loaders.append(TensorLoader(x, y, case.batch_size, device=device,
                                     generator=torch.Generator().manual_seed(0)))
     metrics = ("accuracy",) if case.classify else ()
+    wall: dict[str, list[float]] = {"fit": [], "raw": []}
+    cpu: dict[str, list[float]] = {"fit": [], "raw": []}  # this process's CPU seconds: blind to other processes
+    mark = [time.perf_counter(), time.process_time()]  # where the current fit epoch started
 
-    cpu = {"fit": [], "raw": []}  # this process's CPU seconds per epoch: less sensitive to other processes
+    def after_fit_epoch(epoch: int, history) -> None:
+        now, now_cpu = time.perf_counter(), time.process_time()
+        wall["fit"].append(now - mark[0])
+        cpu["fit"].append(now_cpu - mark[1])
+        raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.classify)
+        after, after_cpu = time.perf_counter(), time.process_time()
+        wall["raw"].append(after - now)
+        cpu["raw"].append(after_cpu - now_cpu)
+        mark[:] = [time.perf_counter(), time.process_time()]
 
-    def with_fit() -> list[float]:
-        stamps = [(time.perf_counter(), time.process_time())]
-        fit(models[0], loaders[0], loss_fn=case.loss_fn, optimizer=opts[0], epochs=block, metrics=metrics,
-            progress=False, amp="off", channels_last=False,
-            on_epoch=lambda e, h: stamps.append((time.perf_counter(), time.process_time())))
-        cpu["fit"].extend(b[1] - a[1] for a, b in zip(stamps, stamps[1:]))
-        return [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
-
-    def with_raw() -> list[float]:
-        durations = []
-        for _ in range(block):
-            start, start_cpu = time.perf_counter(), time.process_time()
-            raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.classify)
-            durations.append(time.perf_counter() - start)
-            cpu["raw"].append(time.process_time() - start_cpu)
-        return durations
-
-    times = interleaved({"fit": with_fit, "raw": with_raw}, rounds=rounds)
+    fit(models[0], loaders[0], loss_fn=case.loss_fn, optimizer=opts[0], epochs=warmup + epochs, metrics=metrics,
+        progress=False, amp="off", channels_last=False, on_epoch=after_fit_epoch)
     same = all(torch.equal(a, b) for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()))
-    fit_s, raw_s = median(times["fit"]), median(times["raw"])
-    n = len(times["fit"])
-    cpu = {k: v[-n:] for k, v in cpu.items()}  # the same epochs as the wall times (warm-up dropped)
-    return {"description": case.description, "steps_per_epoch": len(loaders[0]), "epochs_timed": n,
-            "fit_ms": 1e3 * fit_s, "raw_ms": 1e3 * raw_s, "ratio": fit_s / raw_s,
-            "ratio_of_fastest": min(times["fit"]) / min(times["raw"]),  # least disturbed by other processes
-            "cpu_ratio": median(cpu["fit"]) / median(cpu["raw"]),
-            "fit_spread": spread(times["fit"]), "raw_spread": spread(times["raw"]), "same_parameters": same}
+    wall = {k: v[warmup:] for k, v in wall.items()}  # the first fit epoch also holds fit's set-up: dropped
+    cpu = {k: v[warmup:] for k, v in cpu.items()}
+    pairs = [f / r for f, r in zip(wall["fit"], wall["raw"])]
+    quartiles = statistics.quantiles(pairs, n=4)
+    return {"description": case.description, "steps_per_epoch": len(loaders[0]), "epochs_timed": len(pairs),
+            "fit_ms": 1e3 * median(wall["fit"]), "raw_ms": 1e3 * median(wall["raw"]),
+            "ratio": median(pairs), "ratio_q1": quartiles[0], "ratio_q3": quartiles[2],
+            "ratio_of_medians": median(wall["fit"]) / median(wall["raw"]),
+            "ratio_of_fastest": min(wall["fit"]) / min(wall["raw"]),
+            "cpu_ratio": median([f / r for f, r in zip(cpu["fit"], cpu["raw"]) if r > 0]),
+            "fit_spread": spread(wall["fit"]), "raw_spread": spread(wall["raw"]), "same_parameters": same}
 
 
 def run(device: torch.device, quick: bool = False) -> dict:
-    rounds, block = (2, 2) if quick else (8, 4)
-    return {name: compare(case, device, rounds, block) for name, case in CASES.items()}
+    epochs, warmup = (6, 2) if quick else (48, 4)
+    return {name: compare(case, device, epochs, warmup) for name, case in CASES.items()}
 
 
 def report(results: dict) -> str:
     from esc_course.viz import table_text
 
     rows = [{"case": name, "fit ms/epoch": r["fit_ms"], "raw ms/epoch": r["raw_ms"], "fit/raw": r["ratio"],
-             "fastest fit/raw": r["ratio_of_fastest"], "CPU-time fit/raw": r["cpu_ratio"],
+             "quartiles": f"{r['ratio_q1']:.3f}-{r['ratio_q3']:.3f}", "fastest fit/raw": r["ratio_of_fastest"],
+             "CPU-time fit/raw": r["cpu_ratio"],
              "noise": f"{100 * max(r['fit_spread'], r['raw_spread']):.1f}%", "same params": r["same_parameters"]}
             for name, r in results.items()]
     return table_text(rows, digits=3)

@@ -1,6 +1,9 @@
 """Metrics as pure functions of tensors: ``fn(output, target) -> 0-d tensor`` (the batch mean).
 
-They stay on the device, so the training loop can accumulate them without a host sync per step.
+They stay on the device, so the training loop can accumulate them without a host sync per step. A metric may also
+carry ``fn.batch_sum``, a function giving the batch's *sum* instead of its mean (for accuracy: the number of correct
+predictions); the training loop then adds those up and divides once per epoch, which is a few tensor operations
+per step cheaper (on a tiny MLP the metric was a third of what fit added to the raw loop).
 """
 
 from __future__ import annotations
@@ -19,10 +22,25 @@ def predictions(output: torch.Tensor) -> torch.Tensor:
     return output.argmax(dim=-1)
 
 
+def _hits(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Boolean tensor: which predictions equal their targets (targets may be integer or 0./1. floats)."""
+    pred = predictions(output)
+    if target.shape != pred.shape:
+        target = target.reshape(pred.shape)
+    return pred.eq(target)
+
+
+def correct(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Number of correct class predictions in the batch (0-d integer tensor): ``accuracy`` times the batch size."""
+    return _hits(output, target).sum()
+
+
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Share of correct class predictions; ``output`` are logits (N, C) or (N,)/(N, 1) for two classes."""
-    pred = predictions(output)
-    return (pred == target.reshape(pred.shape).long()).float().mean()
+    return torch.mean(_hits(output, target), dtype=torch.float32)
+
+
+accuracy.batch_sum = correct  # type: ignore[attr-defined]
 
 
 def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

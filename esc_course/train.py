@@ -121,6 +121,10 @@ class EpochStats:
 
     def __init__(self, metrics: dict[str, Metric]):
         self.fns = metrics
+        # a metric's batch-sum form where it has one (accuracy: the count of correct predictions): summed as is,
+        # where batch means are weighted by the batch size at the end of the epoch
+        self.step_fns = {name: getattr(fn, "batch_sum", fn) for name, fn in metrics.items()}
+        self.summed = [hasattr(fn, "batch_sum") for fn in metrics.values()]
         self.losses: list[torch.Tensor] = []
         self.sizes: list[int] = []
         self.values: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
@@ -133,7 +137,7 @@ class EpochStats:
         self.sizes.append(y.shape[0] if isinstance(y, torch.Tensor) else len(y))
         if self.fns:
             out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
-            for name, fn in self.fns.items():
+            for name, fn in self.step_fns.items():
                 self.values[name].append(fn(out, y))
 
     def summarize(self, epoch: int | None = None) -> dict[str, float]:
@@ -144,7 +148,8 @@ class EpochStats:
                                + [torch.stack(v).float() for v in self.values.values()]).tolist()
         else:
             rows = [[] for _ in names]
-        sums = [math.fsum(v * n for v, n in zip(row, self.sizes)) for row in rows]
+        sums = [math.fsum(row) if summed else math.fsum(v * n for v, n in zip(row, self.sizes))
+                for row, summed in zip(rows, [False, *self.summed])]
         total, bad = float(sum(self.sizes)), sum(not math.isfinite(v) for v in rows[0])
         if distributed.active():  # this process's sums + everyone else's
             reduced = distributed.all_reduce_sum(torch.tensor([*sums, total, bad], dtype=torch.float64,

@@ -54,6 +54,34 @@ def test_evaluate_matches_a_manual_computation():
     assert res["accuracy"] == pytest.approx((out.argmax(1) == y).float().mean().item())
 
 
+@pytest.mark.parametrize("two_class_single_logit", [False, True])
+def test_epoch_metrics_are_exact_over_uneven_batches(two_class_single_logit):
+    """accuracy is counted per step (its batch_sum form) and a user's mean metric is weighted by batch size: both
+    must equal the whole-set value when the last batch is short (103 = 4 x 25 + 3)."""
+    from esc_course.metrics import accuracy, correct
+
+    torch.manual_seed(0)
+    x = torch.randn(103, 4)
+    if two_class_single_logit:
+        model, y = nn.Linear(4, 1), (x[:, 0] > 0.3).float()  # BCE-style 0./1. float targets
+        loss_fn = lambda out, t: nn.functional.binary_cross_entropy_with_logits(out[:, 0], t)  # noqa: E731
+    else:
+        model, y = nn.Linear(4, 3), torch.randint(0, 3, (103,))
+        loss_fn = nn.functional.cross_entropy
+
+    def mean_abs_logit(out, t):  # a user's metric: a batch mean, no batch_sum
+        return out.abs().mean()
+
+    res = evaluate(model, TensorLoader(x, y, 25, shuffle=False), loss_fn, metrics=("accuracy", mean_abs_logit))
+    with torch.no_grad():
+        out = model(x)
+    assert res["accuracy"] == pytest.approx(accuracy(out, y).item(), rel=1e-6)  # accuracy is float32
+    assert res["accuracy"] == correct(out, y).item() / 103  # the epoch value is the exact count over the size
+    assert 0 < res["accuracy"] < 1
+    assert res["mean_abs_logit"] == pytest.approx(out.abs().mean().item(), rel=1e-6)
+    assert res["loss"] == pytest.approx(loss_fn(out, y).item(), rel=1e-6)
+
+
 def test_nan_loss_stops_with_epoch_and_step():
     x = torch.randn(40, 2)
     x[25] = float("nan")  # sample 25 sits in the 3rd batch of 10 (unshuffled)
