@@ -39,8 +39,11 @@ def world_size() -> int:
 
 
 def is_main() -> bool:
-    """Rank 0, or the only process: the one that logs and writes files."""
-    return rank() == 0
+    """Rank 0, or the only process: the one that logs and writes files. Under torchrun this holds before the
+    process group is joined too (the rank is then read from torchrun's RANK variable)."""
+    if active():
+        return dist.get_rank() == 0
+    return not launched() or int(os.environ["RANK"]) == 0
 
 
 def setup(backend: str | None = None) -> torch.device:

@@ -146,10 +146,13 @@ def write_results(result: LabResult, out: Path | str) -> Path:
 
 
 def finish(result: LabResult, out: Path | str | None, started: float) -> LabResult:
-    """End of every lab's ``run``: stamp time and provenance, and write the files when ``out`` is given."""
+    """End of every lab's ``run``: stamp time and provenance, and write the files when ``out`` is given (under
+    torchrun by rank 0 only: the other processes computed the same result and would race it for the same files)."""
+    from esc_course import distributed
+
     result.seconds = time.perf_counter() - started
     result.env = environment(result.device, result.config.get("seed"))
-    if out is not None:
+    if out is not None and distributed.is_main():
         write_results(result, out)
     return result
 

@@ -13,15 +13,9 @@ LABS = list(labs.registry())
 TIMING = re.compile(r"(^|_)(seconds|time|ms|per_s|per_second|throughput|speed|wall)(_|$)")  # measured, not computed
 
 
-def run_deterministic(name, out, monkeypatch):
+def run_deterministic(name, out):
     module = labs.load(name)
-
-    def always_deterministic(value, deterministic=True):  # the lab seeds itself: keep deterministic mode on
-        return seed.seed_everything(value, deterministic=True)
-
-    if hasattr(module, "seed_everything"):
-        monkeypatch.setattr(module, "seed_everything", always_deterministic)
-    seed.seed_everything(0, deterministic=True)
+    seed.seed_everything(0, deterministic=True)  # the labs' own seed_everything(seed) calls leave it on
     cfg = labs.make_config(name, ["--device=cpu"], quick=True)
     module.run(cfg, out=out)
     assert torch.are_deterministic_algorithms_enabled()
@@ -30,12 +24,12 @@ def run_deterministic(name, out, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", LABS)
-def test_two_quick_runs_give_identical_metrics(name, tmp_path, monkeypatch):
+def test_two_quick_runs_give_identical_metrics(name, tmp_path):
     try:
-        first = run_deterministic(name, tmp_path / "a", monkeypatch)
-        second = run_deterministic(name, tmp_path / "b", monkeypatch)
+        first = run_deterministic(name, tmp_path / "a")
+        second = run_deterministic(name, tmp_path / "b")
     finally:
-        seed.seed_everything(0)  # deterministic mode off again for the other tests
+        seed.seed_everything(0, deterministic=False)  # deterministic mode off again for the other tests
     assert first["env"]["deterministic"] is True
     metrics = {k: v for k, v in first["metrics"].items() if not TIMING.search(k)}
     assert metrics, f"{name} has no metrics to compare"

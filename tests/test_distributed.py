@@ -47,6 +47,23 @@ def test_outside_torchrun_nothing_is_distributed(monkeypatch):
     assert distributed.all_reduce_sum(t) is t and t.tolist() == [1, 1, 1]
 
 
+@pytest.mark.parametrize("rank, writes", [("0", True), ("1", False)])
+def test_only_rank_zero_writes_a_labs_results(rank, writes, tmp_path, monkeypatch):
+    """Under torchrun every process runs the lab; one results.json and one set of figures, from rank 0."""
+    import time
+
+    from esc_course.runs import LabResult, finish
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    assert distributed.launched() and not distributed.active()  # torchrun's variables, no process group joined
+    assert distributed.is_main() is writes
+    result = finish(LabResult(lab="xor", config={"seed": 0}, metrics={"accuracy": 1.0}), tmp_path / "run",
+                    time.perf_counter())
+    assert result.env["torch"] == torch.__version__  # every rank still gets the stamped result back
+    assert (tmp_path / "run" / "results.json").exists() is writes
+
+
 SCRIPT = r"""
 import json, sys
 import torch

@@ -25,9 +25,11 @@ def test_deterministic_mode_sets_torch_flags():
         seed_everything(0, deterministic=True)
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        seed_everything(1)  # the default leaves the mode as the user set it (a lab seeding itself must not undo it)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
     finally:
-        seed_everything(0)
-    assert not torch.are_deterministic_algorithms_enabled()
+        seed_everything(0, deterministic=False)
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
 
 
 @pytest.mark.parametrize("bad", [-1, 2**32, 1.5, "3", True])
