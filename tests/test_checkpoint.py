@@ -16,6 +16,8 @@ from esc_course.checkpoint import CheckpointError, load, load_weights, save
 from esc_course.models import MLP
 from esc_course.train import History
 
+from esc_testutil import assert_same
+
 
 def trained(hidden=(8,), steps=3, seed=0):
     torch.manual_seed(seed)
@@ -27,24 +29,6 @@ def trained(hidden=(8,), steps=3, seed=0):
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     return model, opt
-
-
-def assert_same(a, b):
-    """Equal nested state (tensors bit for bit)."""
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert set(a) == set(b)
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_same(x, y)
-    elif isinstance(a, float) and np.isnan(a):
-        assert np.isnan(b)
-    else:
-        assert a == b
 
 
 def test_round_trip_of_model_optimizer_history_and_counters(tmp_path):

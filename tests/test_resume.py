@@ -18,6 +18,8 @@ from esc_course.checkpoint import LAST, CheckpointError, load, run_checkpoints
 from esc_course.data.toy import blobs
 from esc_course.models import MLP
 
+from esc_testutil import assert_same
+
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, STEPS = 6, 7  # 200 samples in batches of 32: 7 training steps, then one validation batch per epoch
 
@@ -67,21 +69,6 @@ def run(folder=None, resume=False, interrupt_at=None, every=None, seed=0, genera
         return None, loss.seen
     rows = [{k: v for k, v in r.items() if k != "seconds"} for r in hist.rows]
     return (model.state_dict(), opt.state_dict(), sched.state_dict(), rows), loss.seen
-
-
-def assert_same(a, b):
-    if isinstance(a, torch.Tensor):
-        assert torch.equal(a, b)
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys()
-        for k in a:
-            assert_same(a[k], b[k])
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_same(x, y)
-    else:
-        assert a == b
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 write themselves, the torch hub cache in a temporary TORCH_HOME, freezing, discriminative rates, feature extraction."""
 
 import os
-import urllib.error
 
 import pytest
 import torch
@@ -22,20 +21,6 @@ def resnet():
 def fresh_resnet(num_classes=4, seed=0):
     torch.manual_seed(seed)
     return T.backbone("resnet18", weights=None, num_classes=num_classes)
-
-
-@pytest.fixture
-def torch_home(tmp_path, monkeypatch):
-    """An empty torch hub cache: the user's real cache must not make these tests pass or fail."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    if not torch.hub.get_dir().startswith(str(tmp_path)):
-        pytest.skip("torch.hub.set_dir was called in this process; TORCH_HOME is not used")
-
-    def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("no network in the test")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    return tmp_path / "torch"
 
 
 # --- building ------------------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 or the test saved, torchvision backbones built with weights=None, an ImageFolder, and the offline message."""
 
 import json
-import urllib.error
 
 import pytest
 import torch
@@ -132,18 +131,10 @@ def test_a_torchvision_backbone_from_a_file_the_test_saved(tmp_path):
     assert [g["stage"] for g in result.tables["lr_groups"]][-2:] == ["classifier.0", "classifier.3"]
 
 
-def test_torchvision_weights_offline_say_where_the_file_belongs(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    if not torch.hub.get_dir().startswith(str(tmp_path)):
-        pytest.skip("torch.hub.set_dir was called in this process; TORCH_HOME is not used")
-
-    def no_network(url, *args, **kwargs):
-        raise urllib.error.URLError("no network in the test")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+def test_torchvision_weights_offline_say_where_the_file_belongs(torch_home):
     with pytest.raises(tl.WeightsUnavailableError, match="resnet18-f37072fd.pth") as err:
         W.run(W.Config(quick=True, backbone="resnet18", weights="DEFAULT"))
-    assert str(tmp_path / "torch" / "hub" / "checkpoints") in str(err.value)
+    assert str(torch_home / "hub" / "checkpoints") in str(err.value)
 
 
 @pytest.mark.parametrize("overrides, match", [
