@@ -88,20 +88,29 @@ def throughput(make, data: TensorLoader, device, mode: str, epochs: int) -> list
     return [b - a for a, b in zip(stamps, stamps[1:])][1:]
 
 
+MODES = ("raw fp32", "fit fp32", "fit auto", "fit auto + compile")
+
+
 def run(device: torch.device, quick: bool = False) -> dict:
     if device.type != "cuda" or not torch.cuda.is_available():
         return {"skipped": "no CUDA device"}
     n, batch, epochs = (8192, 256, 2) if quick else (32768, 256, 4)
+    return measure(device, torch.cuda.get_device_name(device), n, batch, epochs)
+
+
+def measure(device: torch.device, name: str, n: int, batch: int, epochs: int, modes=MODES) -> dict:
+    """Images per second of every model in every mode, the speed-up over raw fp32 and the share of ``name``'s
+    peak. ``run`` calls it on CUDA; the tests call it on the CPU with tiny sizes to keep the section working."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
     data = TensorLoader(x, y, batch, device=device, generator=torch.Generator().manual_seed(0))
-    name = torch.cuda.get_device_name(device)
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     result = {"device_name": name, "images": n, "batch_size": batch, "peak_tflops": peak(name),
-              "bf16_supported": torch.cuda.is_bf16_supported(), "models": {}}
+              "bf16_supported": bf16, "models": {}}
     for model_name, make in models().items():
         flops = step_flops(make, device, batch)
         rows = {}
-        for mode in ("raw fp32", "fit fp32", "fit auto", "fit auto + compile"):
+        for mode in modes:
             try:
                 seconds = throughput(make, data, device, mode, epochs)
             except Exception as err:  # noqa: BLE001 - e.g. torch.compile without a working compiler
@@ -109,7 +118,7 @@ def run(device: torch.device, quick: bool = False) -> dict:
                 continue
             s = median(seconds)
             steps_per_s = len(data) / s
-            precision = "bf16" if mode.startswith("fit auto") and result["bf16_supported"] else "fp32"
+            precision = "bf16" if mode.startswith("fit auto") and bf16 else "fp32"
             achieved = flops * steps_per_s / 1e12
             top = (result["peak_tflops"] or {}).get(precision)
             rows[mode] = {"images_per_s": n / s, "spread": spread(seconds), "tflops": achieved,

@@ -100,10 +100,11 @@ CASES = {
 }
 
 
-def compare(case: Case, device: torch.device, epochs: int = 48, warmup: int = 4) -> dict:
+def compare(case: Case, device: torch.device, seconds: float = 12.0, warmup: int = 4, min_pairs: int = 8) -> dict:
     """Seconds per epoch of fit and of the raw loop, in pairs: fit's ``on_epoch`` hook runs one raw epoch after
     each fit epoch, so the two alternate epoch by epoch and a machine getting busier or quieter (this one's epoch
-    times wander by 5-10 %) affects both sides of a pair alike. The ratio is the median of the per-pair ratios.
+    times wander by 5-15 %) affects both sides of a pair alike. The ratio is the median of the per-pair ratios.
+    Pairs are taken for about ``seconds`` (at least ``min_pairs``), so a 10 ms epoch gets hundreds of pairs.
 
     A fit epoch is timed from the end of the previous raw epoch to fit's next ``on_epoch`` call: everything fit
     does per epoch (the steps, the summary with its one host sync, the history row, its checks) is inside it.
@@ -131,8 +132,10 @@ def compare(case: Case, device: torch.device, epochs: int = 48, warmup: int = 4)
         wall["raw"].append(after - now)
         cpu["raw"].append(after_cpu - now_cpu)
         mark[:] = [time.perf_counter(), time.process_time()]
+        return len(wall["raw"]) >= warmup + min_pairs and mark[0] - started >= seconds  # True stops fit
 
-    fit(models[0], loaders[0], loss_fn=case.loss_fn, optimizer=opts[0], epochs=warmup + epochs, metrics=metrics,
+    started = time.perf_counter()
+    fit(models[0], loaders[0], loss_fn=case.loss_fn, optimizer=opts[0], epochs=100_000, metrics=metrics,
         progress=False, amp="off", channels_last=False, on_epoch=after_fit_epoch)
     same = all(torch.equal(a, b) for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()))
     wall = {k: v[warmup:] for k, v in wall.items()}  # the first fit epoch also holds fit's set-up: dropped
@@ -149,8 +152,8 @@ def compare(case: Case, device: torch.device, epochs: int = 48, warmup: int = 4)
 
 
 def run(device: torch.device, quick: bool = False) -> dict:
-    epochs, warmup = (6, 2) if quick else (48, 4)
-    return {name: compare(case, device, epochs, warmup) for name, case in CASES.items()}
+    seconds, warmup = (0.5, 2) if quick else (12.0, 4)
+    return {name: compare(case, device, seconds, warmup) for name, case in CASES.items()}
 
 
 def report(results: dict) -> str:

@@ -1,0 +1,66 @@
+"""The benchmarks themselves: `python -m bench --quick` runs, writes its JSON and checks what it compares.
+
+Speed is not asserted here (the machines are noisy; the ratios are read from `make bench`), but the fit-vs-raw
+comparison must be a fair one: both loops end with bit-identical parameters.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_and_compares_like_with_like(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "fit,loaders,cuda", "--threads", "1",
+                           "--device", "cpu", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "== targets" in proc.stdout and "fit/raw <= 1.02 (mlp_xor)" in proc.stdout
+    [path] = list(tmp_path.glob("cpu-*-quick.json"))
+    results = json.loads(path.read_text())
+    assert results["env"]["device"] == "cpu" and results["env"]["torch_threads"] == 1
+    for name, r in results["fit"].items():
+        assert r["same_parameters"] is True, f"{name}: fit and the raw loop did different computations"
+        assert r["epochs_timed"] >= 8 and r["ratio_q1"] <= r["ratio"] <= r["ratio_q3"]
+        assert 0.2 < r["ratio"] < 5  # a sanity bound, not a speed target
+    assert results["loaders"]["ratios"]["fetch_vs_best"] > 0
+    targets = {t["target"]: t for t in results["targets"]}
+    assert "TensorLoader fetch >= 5x best DataLoader" in targets
+    assert results["cuda"] == {"skipped": "no CUDA device"} or "models" in results["cuda"]
+
+
+def test_bench_refuses_an_unknown_section():
+    proc = subprocess.run([sys.executable, "-m", "bench", "--only", "fit,nope"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown section(s) nope" in proc.stderr
+
+
+def test_cuda_section_measures_every_mode(cpu):
+    """The CUDA section's pipeline (throughput, FLOP count, speed-up, share of peak) on the CPU with tiny sizes:
+    it runs for real only where a GPU is, so this keeps it from breaking unseen. torch.compile is left out here
+    (minutes of C++ compilation on a 2-core CPU)."""
+    import torch
+
+    from bench import cuda
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = cuda.measure(cpu, "NVIDIA H100 80GB HBM3", n=64, batch=32, epochs=1, modes=cuda.MODES[:3])
+    finally:
+        torch.set_num_threads(threads)
+    assert result["peak_tflops"] == {"bf16": 989.0, "fp32": 67.0} and result["bf16_supported"] is False
+    for model in ("cnn", "resnet"):
+        r = result["models"][model]
+        assert r["step_gflops"] > 0
+        assert set(r["modes"]) == {"raw fp32", "fit fp32", "fit auto"}
+        for mode, m in r["modes"].items():
+            assert "error" not in m, f"{model} {mode}: {m}"
+            assert m["images_per_s"] > 0 and m["precision"] == "fp32" and 0 < m["share_of_peak"] < 1
+        assert r["modes"]["raw fp32"]["speedup_vs_raw_fp32"] == 1.0
+    assert "H100" in cuda.report(result) and "x raw fp32" in cuda.report(result)
