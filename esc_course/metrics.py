@@ -31,8 +31,13 @@ def _hits(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def correct(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Number of correct class predictions in the batch (0-d integer tensor): ``accuracy`` times the batch size."""
-    return _hits(output, target).sum()
+    """``accuracy`` times the batch size: the number of correct predictions (0-d integer tensor). For sequence
+    outputs, (B, T, C) logits with (B, T) targets, each of the B samples counts the share of its positions that are
+    right, so that the sum over batches divided by the number of samples is the accuracy over all positions."""
+    hits = _hits(output, target)
+    if hits.ndim > 1:
+        return hits.sum() / (hits.numel() // hits.shape[0])
+    return hits.sum()
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -168,12 +168,22 @@ class EpochStats:
     def state_dict(self) -> dict[str, Any]:
         stack = (lambda v: torch.stack(v)) if self.losses else (lambda v: torch.zeros(0))
         return {"losses": stack(self.losses), "sizes": list(self.sizes),
-                "values": {k: stack(v) for k, v in self.values.items()}}
+                "values": {k: stack(v) for k, v in self.values.items()},
+                "summed": [k for k, summed in zip(self.fns, self.summed) if summed]}  # which values are sums
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.losses = list(state["losses"].to(device).unbind())
         self.sizes = list(state["sizes"])
-        self.values = {k: list(state["values"][k].to(device).unbind()) for k in self.fns}
+        saved_sums = set(state.get("summed", ()))  # absent in checkpoints written before batch sums: all means
+        sizes = torch.tensor(self.sizes, dtype=torch.float32)
+        self.values = {}
+        for k, summed in zip(self.fns, self.summed):
+            v = state["values"][k]
+            if summed and k not in saved_sums and v.numel():  # saved as batch means: make them batch sums
+                v = v.float() * sizes
+            elif not summed and k in saved_sums and v.numel():
+                v = v.float() / sizes
+            self.values[k] = list(v.to(device).unbind())
 
 
 def _sum_device() -> torch.device:

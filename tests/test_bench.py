@@ -26,7 +26,7 @@ def test_quick_bench_runs_and_compares_like_with_like(tmp_path):
     assert results["env"]["device"] == "cpu" and results["env"]["torch_threads"] == 1
     for name, r in results["fit"].items():
         assert r["same_parameters"] is True, f"{name}: fit and the raw loop did different computations"
-        assert r["epochs_timed"] >= 8 and r["ratio_q1"] <= r["ratio"] <= r["ratio_q3"]
+        assert r["epochs_timed"] >= 8 and r["fit_first_epoch_ms"] > 0
         assert 0.2 < r["ratio"] < 5  # a sanity bound, not a speed target
     assert results["loaders"]["ratios"]["fetch_vs_best"] > 0
     targets = {t["target"]: t for t in results["targets"]}
@@ -62,5 +62,33 @@ def test_cuda_section_measures_every_mode(cpu):
         for mode, m in r["modes"].items():
             assert "error" not in m, f"{model} {mode}: {m}"
             assert m["images_per_s"] > 0 and m["precision"] == "fp32" and 0 < m["share_of_peak"] < 1
-        assert r["modes"]["raw fp32"]["speedup_vs_raw_fp32"] == 1.0
     assert "H100" in cuda.report(result) and "x raw fp32" in cuda.report(result)
+
+
+@pytest.mark.parametrize("case", ["mlp_xor", "lstm_week7"])
+def test_the_raw_loop_reports_what_fit_reports(case):
+    """The benchmark's raw loop is the same computation as fit's epoch: the same loss and accuracy, the same
+    parameters after it."""
+    import torch
+
+    from bench.fit_vs_raw import CASES, raw_epoch
+    from esc_course import TensorLoader, fit
+
+    c = CASES[case]
+    x, y = c.data()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = c.model()
+        runs.append((model, c.optimizer(model), TensorLoader(x, y, c.batch_size,
+                                                             generator=torch.Generator().manual_seed(0))))
+    (m1, o1, d1), (m2, o2, d2) = runs
+    row = fit(m1, d1, loss_fn=c.loss_fn, optimizer=o1, epochs=1, progress=False, amp="off",
+              metrics=("accuracy",) if c.classify else ()).last
+    loss, acc = raw_epoch(m2, d2, c.loss_fn, o2, c.classify)
+    assert loss == pytest.approx(row["train_loss"], rel=1e-6)
+    assert (acc is None) is (not c.classify)
+    if c.classify:
+        assert acc == pytest.approx(row["train_accuracy"], abs=1e-12) and 0.3 < acc < 1
+    for a, b in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(a, b)

@@ -82,6 +82,38 @@ def test_epoch_metrics_are_exact_over_uneven_batches(two_class_single_logit):
     assert res["loss"] == pytest.approx(loss_fn(out, y).item(), rel=1e-6)
 
 
+def test_sequence_accuracy_is_the_share_of_positions_over_uneven_batches():
+    """(B, T, C) logits with (B, T) targets, as the character language model of week 7 gives them: the epoch's
+    accuracy is the share of all positions predicted right (not T times it), with a short last batch."""
+    from esc_course.train import EpochStats
+
+    torch.manual_seed(0)
+    out, y = torch.randn(10, 7, 5), torch.randint(0, 5, (10, 7))
+    stats = EpochStats({"accuracy": __import__("esc_course.metrics", fromlist=["m"]).accuracy})
+    for lo, hi in ((0, 4), (4, 8), (8, 10)):
+        stats.add(torch.tensor(0.0), out[lo:hi], y[lo:hi])
+    expected = (out.argmax(-1) == y).float().mean().item()
+    assert 0 < expected < 1
+    assert stats.summarize()["accuracy"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_mid_epoch_checkpoint_from_before_batch_sums_resumes_with_the_right_accuracy():
+    """Step checkpoints written before accuracy was summed per step hold batch means (and no "summed" list):
+    loading them converts the means to counts, so the resumed epoch's accuracy is still right."""
+    from esc_course.metrics import accuracy
+    from esc_course.train import EpochStats
+
+    old_state = {"losses": torch.tensor([0.5, 0.4]), "sizes": [32, 32],
+                 "values": {"accuracy": torch.tensor([0.75, 0.8125])}}  # 24 and 26 of 32 right
+    stats = EpochStats({"accuracy": accuracy})
+    stats.load_state_dict(old_state, torch.device("cpu"))
+    stats.add(torch.tensor(0.3), torch.tensor([[0.0, 1.0]] * 16), torch.ones(16, dtype=torch.long))  # 16 of 16
+    assert stats.summarize()["accuracy"] == pytest.approx((24 + 26 + 16) / 80)
+    again = EpochStats({"accuracy": accuracy})  # a new checkpoint round-trips as it is
+    again.load_state_dict(stats.state_dict(), torch.device("cpu"))
+    assert again.summarize() == stats.summarize()
+
+
 def test_nan_loss_stops_with_epoch_and_step():
     x = torch.randn(40, 2)
     x[25] = float("nan")  # sample 25 sits in the 3rd batch of 10 (unshuffled)
