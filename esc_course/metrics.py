@@ -34,6 +34,8 @@ def correct(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """``accuracy`` times the batch size: the number of correct predictions (0-d integer tensor). For sequence
     outputs, (B, T, C) logits with (B, T) targets, each of the B samples counts the share of its positions that are
     right, so that the sum over batches divided by the number of samples is the accuracy over all positions."""
+    if output.ndim == 2 and target.ndim == 1 and output.shape[1] > 1:  # the usual (N, C) logits: the fast path
+        return output.argmax(dim=1).eq(target).sum()
     hits = _hits(output, target)
     if hits.ndim > 1:
         return hits.sum() / (hits.numel() // hits.shape[0])
