@@ -105,14 +105,17 @@ CASES = {
 }
 
 
-def compare(case: Case, device: torch.device, seconds: float = 12.0, warmup: int = 4, min_pairs: int = 8) -> dict:
-    """Seconds per epoch of fit and of the raw loop, in pairs: fit's ``on_epoch`` hook runs one raw epoch after
-    each fit epoch, so the two alternate epoch by epoch and a machine getting busier or quieter (this one's epoch
-    times wander by 5-15 %) affects both sides of a pair alike. The ratio is the median of the per-pair ratios.
-    Pairs are taken for about ``seconds`` (at least ``min_pairs``), so a 10 ms epoch gets hundreds of pairs.
+def compare(case: Case, device: torch.device, seconds: float = 12.0, block: int = 8, min_blocks: int = 4) -> dict:
+    """Seconds per epoch of fit and of the raw loop, in alternating blocks of ``block`` consecutive epochs: fit's
+    ``on_epoch`` hook runs ``block`` raw epochs after every ``block`` fit epochs. Consecutive epochs are how both
+    are used (an epoch finds the caches as its own previous epoch left them); alternating blocks make a machine
+    getting busier or quieter (this one's epoch times wander by 5-15 %) fall on both alike. The ratio is the median
+    over blocks of fit's median epoch against the mean of the raw blocks just before and just after it. Blocks are
+    taken for about ``seconds`` (at least ``min_blocks`` after the first, which is a warm-up).
 
-    A fit epoch is timed from the end of the previous raw epoch to fit's next ``on_epoch`` call: everything fit
-    does per epoch (the steps, the summary with its one host sync, the history row, its checks) is inside it.
+    A fit epoch is timed from the end of the previous one (or of the raw block before it) to fit's next
+    ``on_epoch`` call: everything fit does per epoch (the steps, the summary with its one host sync, the history
+    row, its checks) is inside it.
     """
     x, y = case.data()
     models, opts, loaders = [], [], []
@@ -124,53 +127,61 @@ def compare(case: Case, device: torch.device, seconds: float = 12.0, warmup: int
         loaders.append(TensorLoader(x, y, case.batch_size, device=device,
                                     generator=torch.Generator().manual_seed(0)))
     metrics = ("accuracy",) if case.classify else ()
-    wall: dict[str, list[float]] = {"fit": [], "raw": []}
+    wall: dict[str, list[list[float]]] = {"fit": [[]], "raw": []}  # blocks of epoch times
     cpu: dict[str, list[float]] = {"fit": [], "raw": []}  # this process's CPU seconds: blind to other processes
     mark = [time.perf_counter(), time.process_time()]  # where the current fit epoch started
 
     def after_fit_epoch(epoch: int, history) -> bool:
         now, now_cpu = time.perf_counter(), time.process_time()
-        wall["fit"].append(now - mark[0])
+        wall["fit"][-1].append(now - mark[0])
         cpu["fit"].append(now_cpu - mark[1])
-        raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.classify)
-        after, after_cpu = time.perf_counter(), time.process_time()
-        wall["raw"].append(after - now)
-        cpu["raw"].append(after_cpu - now_cpu)
+        if len(wall["fit"][-1]) == block:
+            wall["raw"].append([])
+            for _ in range(block):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.classify)
+                wall["raw"][-1].append(time.perf_counter() - start)
+                cpu["raw"].append(time.process_time() - start_cpu)
+            if len(wall["raw"]) > min_blocks and time.perf_counter() - started >= seconds:
+                return True  # stops fit
+            wall["fit"].append([])
         mark[:] = [time.perf_counter(), time.process_time()]
-        return len(wall["raw"]) >= warmup + min_pairs and mark[0] - started >= seconds  # True stops fit
+        return False
 
     started = time.perf_counter()
     fit(models[0], loaders[0], loss_fn=case.loss_fn, optimizer=opts[0], epochs=100_000, metrics=metrics,
         progress=False, amp="off", channels_last=False, on_epoch=after_fit_epoch)
     same = all(torch.equal(a, b) for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()))
-    first = {k: v[0] for k, v in wall.items()}
-    wall = {k: v[warmup:] for k, v in wall.items()}  # the first fit epoch also holds fit's set-up: dropped
-    cpu = {k: v[warmup:] for k, v in cpu.items()}
-    # fit epoch k against the mean of the raw epochs just before and just after it: a drift in the machine's speed,
-    # or garbage collected in the epoch after the one that made it, falls on both sides alike
-    pairs = [f / ((before + after) / 2) for f, before, after in zip(wall["fit"][1:], wall["raw"], wall["raw"][1:])]
-    quartiles = statistics.quantiles(pairs, n=4)
-    return {"description": case.description, "steps_per_epoch": len(loaders[0]), "epochs_timed": len(pairs),
-            "fit_ms": 1e3 * median(wall["fit"]), "raw_ms": 1e3 * median(wall["raw"]),
-            "ratio": median(pairs), "ratio_q1": quartiles[0], "ratio_q3": quartiles[2],
-            "ratio_of_medians": median(wall["fit"]) / median(wall["raw"]),
-            "ratio_of_fastest": min(wall["fit"]) / min(wall["raw"]),
+    first = {"fit": wall["fit"][0][0], "raw": wall["raw"][0][0]}  # fit's holds its one-off set-up
+    fit_blocks, raw_blocks = wall["fit"][1:], wall["raw"][1:]  # the first block of each is a warm-up
+    cpu = {k: v[block:] for k, v in cpu.items()}
+    ratios = [median(f) / ((median(before) + median(after)) / 2)
+              for f, before, after in zip(fit_blocks[1:], raw_blocks, raw_blocks[1:])]
+    fit_epochs = [t for b in fit_blocks for t in b]
+    raw_epochs = [t for b in raw_blocks for t in b]
+    quartiles = statistics.quantiles(ratios, n=4)
+    return {"description": case.description, "steps_per_epoch": len(loaders[0]), "block": block,
+            "blocks_timed": len(ratios), "epochs_timed": len(fit_epochs),
+            "fit_ms": 1e3 * median(fit_epochs), "raw_ms": 1e3 * median(raw_epochs),
+            "ratio": median(ratios), "ratio_q1": quartiles[0], "ratio_q3": quartiles[2],
+            "ratio_of_medians": median(fit_epochs) / median(raw_epochs),
+            "ratio_of_fastest": min(fit_epochs) / min(raw_epochs),
             "cpu_ratio": median(cpu["fit"]) / median(cpu["raw"]),
-            # the first epoch of each (fit's holds its one-off set-up: checks of the arguments and of the data)
             "fit_first_epoch_ms": 1e3 * first["fit"], "raw_first_epoch_ms": 1e3 * first["raw"],
-            "fit_spread": spread(wall["fit"]), "raw_spread": spread(wall["raw"]), "same_parameters": same}
+            "fit_spread": spread(fit_epochs), "raw_spread": spread(raw_epochs), "same_parameters": same}
 
 
 def run(device: torch.device, quick: bool = False) -> dict:
-    # 200 pairs at the least: with pair ratios spread +-5-8 % (quartiles), the median is good to about 0.5-1 %
-    seconds, warmup, min_pairs = (0.5, 2, 8) if quick else (12.0, 4, 200)
-    return {name: compare(case, device, seconds, warmup, min_pairs) for name, case in CASES.items()}
+    # 25+ blocks of 8: with block ratios spread a few per cent (quartiles), the median is good to about 1 %
+    seconds, block, min_blocks = (0.5, 2, 4) if quick else (12.0, 8, 26)
+    return {name: compare(case, device, seconds, block, min_blocks) for name, case in CASES.items()}
 
 
 def report(results: dict) -> str:
     from esc_course.viz import table_text
 
     rows = [{"case": name, "fit ms/epoch": r["fit_ms"], "raw ms/epoch": r["raw_ms"], "fit/raw": r["ratio"],
+             "blocks": f"{r['blocks_timed']}x{r['block']}",
              "quartiles": f"{r['ratio_q1']:.3f}-{r['ratio_q3']:.3f}", "fastest fit/raw": r["ratio_of_fastest"],
              "CPU-time fit/raw": r["cpu_ratio"],
              "1st epoch fit/raw ms": f"{r['fit_first_epoch_ms']:.3g}/{r['raw_first_epoch_ms']:.3g}",
