@@ -26,7 +26,7 @@ def test_quick_bench_runs_and_compares_like_with_like(tmp_path):
     assert results["env"]["device"] == "cpu" and results["env"]["torch_threads"] == 1
     for name, r in results["fit"].items():
         assert r["same_parameters"] is True, f"{name}: fit and the raw loop did different computations"
-        assert r["blocks_timed"] >= 4 and r["epochs_timed"] >= 8 * r["block"] / 2 and r["fit_first_epoch_ms"] > 0
+        assert r["blocks_timed"] >= 3 and r["epochs_timed"] >= 4 * r["block"] and r["fit_first_epoch_ms"] > 0
         assert 0.2 < r["ratio"] < 5  # a sanity bound, not a speed target
     assert results["loaders"]["ratios"]["fetch_vs_best"] > 0
     targets = {t["target"]: t for t in results["targets"]}
