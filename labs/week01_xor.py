@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from esc_course.checkpoint import save_weights
 from esc_course.config import quick_variant
-from esc_course.course.reevaluate import load_heldout, save_weights
+from esc_course.course.reevaluate import load_heldout
 from esc_course.data import TensorLoader
 from esc_course.data.toy import xor
 from esc_course.device import get_device

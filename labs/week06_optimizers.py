@@ -285,6 +285,8 @@ def wilson(cfg: Config, names) -> tuple[list[dict], float]:
             opt.zero_grad()
             loss.backward()
             opt.step()
+        else:
+            step = cfg.wilson_steps  # ran out of steps: all of them were taken
         with torch.no_grad():
             rows.append({"optimizer": name, "adaptive": name in ADAPTIVE, "steps": step,
                          "train_loss": float(0.5 * (xtr @ w - ytr).pow(2).mean()),

@@ -91,6 +91,10 @@ def test_reevaluation_measures_the_weights_and_exposes_a_false_claim(folder):
     assert lb.check_of(entries["team-c"], board) == "MISMATCH"
     table = lb.text(board)
     assert "re-measured from the weights" in table and "MISMATCH" in table
+    board = lb.collect(folder, reevaluate=True, metric="mlp_loss", mode="min")  # measured, not in results.json
+    assert ranked(board) == ["team-b", "team-a", "team-c"]  # lowest loss first; the all-zero weights last
+    assert all(e.claimed is None and lb.check_of(e, board) == "not claimed" for e in board.boards["xor"].ranked)
+    assert "not claimed" in lb.text(board) and "not claimed" in lb.csv_text(board)
 
 
 def test_reevaluation_on_the_organisers_held_out_data(folder, run, tmp_path):
@@ -173,7 +177,7 @@ def test_the_protocol_refuses_what_does_not_fit(run):
     assert supports(week01_xor) and not supports(types.ModuleType("labs.other"))
     with pytest.raises(ValueError, match="defines no build_model and evaluate_weights"):
         reevaluate(types.ModuleType("labs.other"), {}, weights)
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ValueError, match="do not fit .*shape mismatch"):
         reevaluate(week01_xor, {"hidden": 4}, weights)  # trained with hidden=8
     with pytest.raises(ValueError, match="hidden=1000000000"):
         reevaluate(week01_xor, {"hidden": 10**9}, weights)  # a bundle's config must not exhaust memory

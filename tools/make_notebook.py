@@ -1,5 +1,5 @@
-"""Write a notebook from a list of ("md"|"code", text) cells, outputs empty: python tools/make_notebook.py is
-imported by authors, e.g.  from tools.make_notebook import write; write("notebooks/x.ipynb", cells)."""
+"""Write a notebook from a list of ("md"|"code", text) cells, outputs empty. No command line: notebook authors
+import it from the repository root, e.g.  from tools.make_notebook import write; write("notebooks/x.ipynb", cells)."""
 
 from __future__ import annotations
 

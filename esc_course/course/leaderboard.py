@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from esc_course.course.submit import WEIGHTS
+from esc_course.course.submit import WEIGHTS, _finite_number
 from esc_course.course.verify import BundleError, Limits, read_member, verify_bundle
 
 
@@ -107,8 +106,7 @@ def _board(lab: str, metric: str | None, mode: str | None) -> Board:
 
 
 def _number(value) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
+    return float(value) if _finite_number(value) else None
 
 
 def _supersede(entries: list[Entry]) -> list[Entry]:
@@ -166,6 +164,8 @@ def check_of(entry: Entry, board: Leaderboard) -> str:
         return ""
     if board.heldout:
         return "held-out"
+    if entry.claimed is None:  # ranked on a metric the lab measures from weights but results.json does not hold
+        return "not claimed"
     return "ok" if abs(entry.measured - entry.claimed) <= board.tolerance else "MISMATCH"
 
 

@@ -12,8 +12,8 @@ A lab opts in by defining two functions (the protocol) and saving its headline m
         ``data_dir`` when given (``load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
         Keys are results.json metric names (at least the headline), so claimed and measured values compare.
 
-    run(cfg, out): save_weights(headline_model, out / "model.safetensors") when ``out`` is given;
-    ``esc-course submit`` puts that file into the bundle as weights/model.safetensors.
+    run(cfg, out): esc_course.checkpoint.save_weights(headline_model, out / "model.safetensors") when ``out`` is
+    given; ``esc-course submit`` puts that file into the bundle as weights/model.safetensors.
 
 Weights travel as safetensors only: loading them reads tensors, never code (no pickle, no torch.load).
 Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets).
@@ -30,13 +30,6 @@ PROTOCOL = ("build_model", "evaluate_weights")
 def supports(module: ModuleType) -> bool:
     """Whether a lab module implements the re-evaluation protocol."""
     return all(callable(getattr(module, name, None)) for name in PROTOCOL)
-
-
-def save_weights(model, path: Path | str) -> Path:
-    """Write ``model.state_dict()`` as safetensors, atomically (``esc_course.checkpoint.save_weights``)."""
-    from esc_course.checkpoint import save_weights as write
-
-    return write(model, path)
 
 
 def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
@@ -72,14 +65,16 @@ def reevaluate(module: ModuleType, config: dict, weights: bytes, data_dir: Path 
     import torch
     from safetensors.torch import load as load_safetensors
 
+    from esc_course.checkpoint import CheckpointError, load_model_state
+
     name = getattr(module, "__name__", "the lab")
     if not supports(module):
         raise ValueError(f"{name} cannot re-evaluate weights: it defines no {' and '.join(PROTOCOL)}")
     state = load_safetensors(weights)  # tensors only: nothing is unpickled or executed
     model = module.build_model(dict(config))
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
+        load_model_state(model, state, "weights/model.safetensors")  # names the missing or mis-shaped keys
+    except CheckpointError as err:
         raise ValueError(f"the weights do not fit {name}'s model for this config: {err}") from None
     model.eval()
     with torch.no_grad():

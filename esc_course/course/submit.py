@@ -291,8 +291,8 @@ def manifest_problems(manifest: Any) -> list[str]:
     if not GROUP_PATTERN.match(manifest["group"]):
         problems.append(f"group {manifest['group']!r} is not a plain name (letters, digits, '_', '-')")
     members = manifest["members"]
-    if not members or not all(isinstance(m, str) and 0 < len(m) <= 100 for m in members):
-        problems.append("members must be a non-empty list of names (1-100 characters each)")
+    if not members or not all(isinstance(m, str) and 0 < len(m) <= MAX_MEMBER_NAME for m in members):
+        problems.append(f"members must be a non-empty list of names (1-{MAX_MEMBER_NAME} characters each)")
     elif len(set(members)) != len(members):
         problems.append("a member is listed twice")
     problems += _lab_problems(manifest["lab"])

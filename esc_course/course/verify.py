@@ -311,19 +311,21 @@ def _scan(fp: BinaryIO, info: zipfile.ZipInfo, cap: int, limits: Limits) -> _Sca
     keep = _SAFETENSORS_HEAD if info.filename.endswith(".safetensors") else _HEAD
     whole = info.filename in (MANIFEST, RESULTS)
     parts: list[bytes] = []
+    head = bytearray()  # grown in place: up to 16 MiB of a safetensors header, so no bytes += per chunk
     try:
         start, data_start = info.header_offset, _data_offset(fp, info)
         scan.span = (start, data_start + info.compress_size)
         for chunk in _inflate(fp, info, data_start, cap):
             digest.update(chunk)
             crc = zlib.crc32(chunk, crc)
-            if len(scan.head) < keep:
-                scan.head += chunk[:keep - len(scan.head)]
+            if len(head) < keep:
+                head += chunk[:keep - len(head)]
             if whole and scan.size + len(chunk) <= limits.max_json_bytes:
                 parts.append(chunk)
             scan.size += len(chunk)
     except (_TooBig, ValueError, zlib.error, EOFError, OSError) as err:
         scan.error = str(err) or type(err).__name__
+    scan.head = bytes(head)
     scan.sha256 = digest.hexdigest()
     scan.ratio = _ratio(scan.size, info.compress_size)
     if not scan.error and crc != info.CRC:
