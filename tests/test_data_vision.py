@@ -64,7 +64,6 @@ def test_loaders_split_ratios_and_normalise_with_training_statistics():
     assert abs(xt.mean().item()) < 1e-4 and abs(xt.std().item() - 1) < 1e-3
     xv = torch.cat([x for x, _ in val])
     assert abs(xv.mean().item()) > 1e-4
-    raw, _ = vision("digits")
     assert data.mean.shape == (1,) and 0.2 < data.mean.item() < 0.4
     assert data.info.name == "digits" and data.info.num_classes == 10
     assert torch.bincount(val.y, minlength=10).min() >= 25  # stratified

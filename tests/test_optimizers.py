@@ -13,7 +13,7 @@ from esc_course.optim import OPTIMIZERS, SLIDES, get_optimizer
 
 STEPS = 200
 
-# (name, our class, torch's class, hyperparameters): a grid that reaches every branch of every step()
+# (class name in both esc_course.optim and torch.optim, hyperparameters): reaches every branch of every step()
 GRID = [
     ("SGD", {"lr": 0.1}),
     ("SGD", {"lr": 0.05, "weight_decay": 1e-2}),

@@ -142,8 +142,8 @@ def color_jitter(x: torch.Tensor, generator: torch.Generator | None = None, brig
         return _uniform(n, max(0.0, 1 - a), 1 + a, generator, x.device)[:, None, None, None]
 
     x = x * factor(brightness)
-    grey = _grey(x)
-    x = (x - grey.mean(dim=(1, 2, 3), keepdim=True)) * factor(contrast) + grey.mean(dim=(1, 2, 3), keepdim=True)
+    mean_grey = _grey(x).mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean_grey) * factor(contrast) + mean_grey
     if c == 3:
         grey = _grey(x)
         x = grey + (x - grey) * factor(saturation)
@@ -152,9 +152,8 @@ def color_jitter(x: torch.Tensor, generator: torch.Generator | None = None, brig
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
     """Per-pixel grey value (N, 1, H, W): luma for RGB, the channel mean otherwise."""
-    if x.shape[1] == 3:
-        w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device)
-        return (x * w[None, :, None, None]).sum(1, keepdim=True)
+    if x.shape[1] == 3:  # a weighted sum of the channel slices: no weight tensor to copy to the device per batch
+        return sum(w * x[:, i:i + 1] for i, w in enumerate(_LUMA))
     return x.mean(1, keepdim=True)
 
 
@@ -269,13 +268,16 @@ class AugmentedLoader:
     def __iter__(self):
         from esc_course.data.split import normalize
 
+        mean, std = self.mean, self.std
         for x, y in self.loader:
             if self.device is not None:
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.augment is not None:
                 x = self.augment(x)
-            if self.mean is not None:
-                x = normalize(x, self.mean.to(x.device), self.std.to(x.device))
+            if mean is not None:
+                if mean.device != x.device:  # once per epoch, not a host-to-device copy per batch
+                    mean, std = mean.to(x.device), std.to(x.device)
+                x = normalize(x, mean, std)
             yield x, y
 
     def __getattr__(self, name: str):  # batch_size, dataset, ... of the wrapped loader

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-BUNDLED = Path(__file__).resolve().parent / "bundled"
+from esc_course.data.embedded import BUNDLED
+
 CORPORA = {"english": "shakespeare.txt", "korean": "korean_poems.txt"}  # name -> file in bundled/
 
 

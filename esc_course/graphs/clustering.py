@@ -13,7 +13,7 @@ import itertools
 
 import torch
 
-from esc_course.graphs.graph import check_adjacency, laplacian, symmetrize
+from esc_course.graphs.graph import LAPLACIANS, check_adjacency, laplacian, symmetrize
 from esc_course.metrics import confusion_matrix
 
 
@@ -22,9 +22,6 @@ def _sign_fixed(vectors: torch.Tensor) -> torch.Tensor:
     idx = vectors.abs().argmax(0)
     signs = torch.sign(vectors[idx, torch.arange(vectors.shape[1])])
     return vectors * torch.where(signs == 0, torch.ones_like(signs), signs)
-
-
-EIGEN_KINDS = ("unnormalized", "sym", "rw")
 
 
 def laplacian_eigenvectors(adj: torch.Tensor, k: int, *, kind: str = "rw") -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,8 +34,8 @@ def laplacian_eigenvectors(adj: torch.Tensor, k: int, *, kind: str = "rw") -> tu
     n = len(adj)
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
         raise ValueError(f"k must be an integer in [1, {n}] (the number of nodes), got {k!r}")
-    if kind not in EIGEN_KINDS:
-        raise ValueError(f"unknown Laplacian kind {kind!r}; valid kinds: {', '.join(EIGEN_KINDS)}")
+    if kind not in LAPLACIANS:
+        raise ValueError(f"unknown Laplacian kind {kind!r}; valid kinds: {', '.join(LAPLACIANS)}")
     a = symmetrize(adj.to(torch.float64))
     values, vectors = torch.linalg.eigh(laplacian(a, "unnormalized" if kind == "unnormalized" else "sym"))
     values, vectors = values[:k], vectors[:, :k]

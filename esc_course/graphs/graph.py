@@ -139,21 +139,7 @@ def normalized_adjacency(adj: torch.Tensor, *, self_loops: bool = True, kind: st
     return _inverse(d_out, 0.5)[:, None] * a * _inverse(d_in, 0.5)[None, :]
 
 
-def _laplacian_unnormalized(a: torch.Tensor) -> torch.Tensor:
-    return torch.diag(a.sum(1)) - a
-
-
-def _laplacian_sym(a: torch.Tensor) -> torch.Tensor:
-    eye = torch.eye(len(a), dtype=a.dtype, device=a.device)
-    return eye * (a.sum(1) > 0) - normalized_adjacency(a, self_loops=False, kind="sym")
-
-
-def _laplacian_rw(a: torch.Tensor) -> torch.Tensor:
-    eye = torch.eye(len(a), dtype=a.dtype, device=a.device)
-    return eye * (a.sum(1) > 0) - normalized_adjacency(a, self_loops=False, kind="rw")
-
-
-LAPLACIANS = {"unnormalized": _laplacian_unnormalized, "sym": _laplacian_sym, "rw": _laplacian_rw}
+LAPLACIANS = ("unnormalized", "sym", "rw")
 
 
 def laplacian(adj: torch.Tensor, kind: str = "unnormalized") -> torch.Tensor:
@@ -166,7 +152,11 @@ def laplacian(adj: torch.Tensor, kind: str = "unnormalized") -> torch.Tensor:
     check_adjacency(adj)
     if kind not in LAPLACIANS:
         raise ValueError(f"unknown Laplacian kind {kind!r}; valid kinds: {', '.join(LAPLACIANS)}")
-    return LAPLACIANS[kind](adj.float() if not adj.is_floating_point() else adj)
+    a = adj.float() if not adj.is_floating_point() else adj
+    if kind == "unnormalized":
+        return torch.diag(a.sum(1)) - a
+    eye = torch.eye(len(a), dtype=a.dtype, device=a.device) * (a.sum(1) > 0)  # an isolated node keeps a zero row
+    return eye - normalized_adjacency(a, self_loops=False, kind=kind)
 
 
 def complete_graph(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from esc_course.models.activations import get_activation
+from esc_course.scratch.conv import output_size
+
 
 def _check_sizes(in_channels: int, num_classes: int, widths: Sequence[int]) -> None:
     if in_channels < 1 or num_classes < 1 or not widths or any(w < 1 for w in widths):
@@ -129,9 +132,6 @@ class LeNet5(nn.Module):
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, image_size: int = 32, activation: str = "tanh"):
         super().__init__()
-        from esc_course.models.activations import get_activation
-        from esc_course.scratch.conv import output_size
-
         _check_sizes(in_channels, num_classes, (6, 16))
         if image_size < 4:
             raise ValueError(f"image_size must be at least 4 pixels, got {image_size}")
