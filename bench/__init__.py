@@ -2,8 +2,10 @@
 
 Sections (``python -m bench --only fit,loaders``):
 
-- ``fit``: fit against the raw training loop it wraps, same model, data and seed (MLP, the week 3 CNN, the week 7 LSTM)
-- ``loaders``: TensorLoader against torch's DataLoader (default and the best worker count) on MNIST-sized tensors
+- ``fit``: fit against the raw training loop it wraps, same model, data and seed (MLP with and without a metric,
+  the week 3 CNN, the week 7 LSTM), with a 95 % interval of the ratio
+- ``loaders``: TensorLoader against torch's DataLoader (default, the best worker count, and a BatchSampler) on
+  MNIST-sized tensors
 - ``startup``: ``import esc_course`` against ``import torch``; ``esc-course --help``
 - ``labs``: every lab's quick run, per lab and in total
 - ``cuda``: bf16 autocast + channels_last + cudnn.benchmark against fp32, torch.compile, share of the GPU's peak

@@ -2,8 +2,8 @@
 
 Four ways to train the same model on the same data, images per second over an epoch (median after warm-up):
 
-1. ``raw fp32``: the raw loop, fp32, NCHW, cudnn.benchmark off (what a first PyTorch script does)
-2. ``fit fp32``: fit with amp="off", channels_last=False (cudnn.benchmark on, fused optimizer step)
+1. ``raw fp32``: the raw loop, fp32 (TF32 off), NCHW, cudnn.benchmark off (what a first PyTorch script does)
+2. ``fit fp32``: fit with amp="off", channels_last=False, TF32 off (cudnn.benchmark on, fused optimizer step)
 3. ``fit auto``: fit's defaults on CUDA: bf16 autocast, channels_last, cudnn.benchmark, fused optimizer step
 4. ``fit auto + compile``: the same through torch.compile
 
@@ -13,6 +13,7 @@ torch.utils.flop_counter) x steps per second / the datasheet's dense peak for th
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
@@ -63,8 +64,28 @@ def step_flops(make, device, batch: int) -> float:
     return float(counter.get_total_flops())
 
 
+@contextlib.contextmanager
+def true_fp32(on: bool):
+    """fp32 that is fp32: PyTorch lets cuDNN run fp32 convolutions as TF32 by default, which would make the fp32
+    baseline faster than its name and its share of the fp32 peak wrong. The old flags are put back after."""
+    if not on:
+        yield
+        return
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+
+
 def throughput(make, data: TensorLoader, device, mode: str, epochs: int) -> list[float]:
     """Seconds per epoch (the first one, with compilation and autotuning, excluded)."""
+    with true_fp32(mode.endswith("fp32")):
+        return _throughput(make, data, device, mode, epochs)
+
+
+def _throughput(make, data: TensorLoader, device, mode: str, epochs: int) -> list[float]:
     torch.manual_seed(0)
     model = make().to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)

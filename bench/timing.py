@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -34,6 +35,16 @@ def timed(fn: Callable[[], object]) -> list[float]:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def median_interval(values: list[float], z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free ~95 % confidence interval for the median: the order statistics n/2 -+ z*sqrt(n)/2
+    (the binomial count of values below the median, in its normal approximation)."""
+    v = sorted(values)
+    n = len(v)
+    half = z * math.sqrt(n) / 2
+    lo, hi = max(math.floor(n / 2 - half), 0), min(math.ceil(n / 2 + half), n - 1)
+    return v[lo], v[hi]
 
 
 def spread(values: list[float]) -> float:

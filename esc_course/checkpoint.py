@@ -28,7 +28,7 @@ import re
 import struct
 import tempfile
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,13 +181,17 @@ def write(path: Path | str, tensors: Mapping[str, torch.Tensor], state: Mapping[
     """Write one checkpoint file atomically; ``state`` must be JSON-ready (see ``_encode`` for nested tensors)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # own, contiguous CPU copies: safetensors refuses shared or strided storage (tied weights, channels_last)
-    table = {k: t.detach().to("cpu", copy=True).contiguous() for k, t in tensors.items()}
+    table = _cpu_copies(tensors)
     header = {"format": FORMAT, "version": VERSION, "torch": torch.__version__, "saved": time.time(),
               "checksums": {k: _sha256(t) for k, t in table.items()}, **state}
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     meta = {"format": "pt", FORMAT: text, f"{FORMAT}.sha256": hashlib.sha256(text.encode()).hexdigest()}
     return _atomic_save_file(table, path, meta)
+
+
+def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Own, contiguous CPU copies: safetensors refuses shared or strided storage (tied weights, channels_last)."""
+    return {k: t.detach().to("cpu", copy=True).contiguous() for k, t in tensors.items()}
 
 
 def _atomic_save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
@@ -216,11 +220,10 @@ def _atomic_save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: d
 
 def save_weights(model: torch.nn.Module, path: Path | str) -> Path:
     """A model's weights alone as a plain safetensors file (what bundles and transfer backbones hold), written
-    atomically. Own contiguous CPU copies: safetensors refuses shared or strided storage (tied weights)."""
+    atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
-    return _atomic_save_file(table, path)
+    return _atomic_save_file(_cpu_copies(model.state_dict()), path)
 
 
 def _kind(path: Path) -> str:
@@ -325,18 +328,21 @@ def _torch_weights(path: Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_weights(path: Path | str, model: nn.Module) -> nn.Module:
-    """Load only the model weights from an esc_course checkpoint, a plain safetensors file, or a torch.save file
-    (read with ``weights_only=True``: a file that would run code is refused). Returns the model."""
+def read_weights(path: Path | str) -> dict[str, torch.Tensor]:
+    """The model weights (a state dict on the CPU) in an esc_course checkpoint, a plain safetensors file, or a
+    torch.save file (read with ``weights_only=True``: a file that would run code is refused)."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(path, "no such file")
+        raise CheckpointError(path, "no such file (expected a .safetensors or .pt/.pth file)")
     if _kind(path) == "torch":
-        weights = _torch_weights(path)
-    else:
-        tensors, state = read(path)
-        weights = _prefixed(tensors, "model/") if state else tensors
-    load_model_state(model, weights, path)
+        return _torch_weights(path)
+    tensors, state = read(path)
+    return _prefixed(tensors, "model/") if state else tensors
+
+
+def load_weights(path: Path | str, model: nn.Module) -> nn.Module:
+    """``read_weights(path)`` into ``model``, with the key and shape checks of ``load_model_state``."""
+    load_model_state(model, read_weights(path), path)
     return model
 
 
@@ -390,8 +396,12 @@ def save(path: Path | str, *, model: nn.Module, optimizer: torch.optim.Optimizer
 
 
 def load(path: Path | str, *, model: nn.Module | None = None, optimizer: torch.optim.Optimizer | None = None,
-         scheduler=None, generators: Iterable[torch.Generator] | None = None, restore_rng: bool = True) -> Checkpoint:
+         scheduler=None, generators: Iterable[torch.Generator] | None = None, restore_rng: bool = True,
+         check: Callable[[dict[str, Any]], None] | None = None) -> Checkpoint:
     """Read a checkpoint written by ``save`` and fill ``model``/``optimizer``/``scheduler`` in place.
+
+    ``check``, if given, is called with the checkpoint's JSON state before anything is filled in; it raises
+    CheckpointError to refuse the checkpoint (``fit`` refuses one that is past the epochs asked for).
 
     With ``restore_rng`` the global random states (and ``generators``, the data loaders' generators in the order
     they were saved; None leaves them alone) are set back as they were when it was saved.
@@ -406,6 +416,8 @@ def load(path: Path | str, *, model: nn.Module | None = None, optimizer: torch.o
     if state.get("version", 0) > VERSION:
         raise CheckpointError(path, f"was written by a newer esc_course (format {state['version']}, "
                               f"this one reads up to {VERSION})", key="version")
+    if check is not None:
+        check(state)
     if model is not None:
         load_model_state(model, _prefixed(tensors, "model/"), path)
     for name, obj in (("optimizer", optimizer), ("scheduler", scheduler)):
@@ -485,14 +497,17 @@ class FitCheckpoints:
         return self.resume and self.path.exists()
 
     def load(self, model, optimizer, scheduler, generators, epochs: int, hook=None) -> Checkpoint:
-        ckpt = load(self.path, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators)
+        def check(state: dict[str, Any]) -> None:  # before the model, optimizer or random states are touched
+            done = state.get("counters", {}).get("epoch")
+            if not isinstance(done, int):
+                raise CheckpointError(self.path, "holds no epoch counter: not written by fit", key="counters")
+            if done > epochs:
+                raise CheckpointError(self.path, f"is at epoch {done}, past epochs={epochs}; epochs is the total "
+                                      f"number of epochs: pass epochs >= {done}", key="counters")
+
+        ckpt = load(self.path, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
+                    check=check)
         self.restore_hook(hook, ckpt)
-        done = ckpt.counters.get("epoch")
-        if not isinstance(done, int):
-            raise CheckpointError(self.path, "holds no epoch counter: not written by fit", key="counters")
-        if done > epochs:
-            raise CheckpointError(self.path, f"is at epoch {done}, past epochs={epochs}; epochs is the total "
-                                  f"number of epochs: pass epochs >= {done}", key="counters")
         return ckpt
 
     def due(self, final: bool) -> bool:

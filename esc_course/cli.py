@@ -63,11 +63,12 @@ def cmd_lab_run(args: argparse.Namespace, overrides: list[str]) -> int:
         info = labs.get_info(name)
         out = outs[name]
         print(f"running {info.name} ({'quick' if args.quick else 'full'}) ...", flush=True)
-        _, summary = labs.run_one(info.name, overrides, args.quick, out, resume=args.resume)
-        if out != run_dir:
-            summary.folder = out.relative_to(run_dir).as_posix()
-        else:
-            summary.folder = "."
+        result, summary = labs.run_one(info.name, overrides, args.quick, out, resume=args.resume)
+        if result is not None and len(names) == 1:  # one lab: all its metrics, not just the headline
+            from esc_course.viz import table_text
+
+            print(table_text([{"metric": k, "value": v} for k, v in result.metrics.items()]))
+        summary.folder = out.relative_to(run_dir).as_posix()  # "." when the lab writes into run_dir itself
         rows.append(summary)
         if not summary.ok:
             print(f"  {info.name} FAILED: {summary.error} (see {out / 'error.txt'})", file=sys.stderr)

@@ -35,14 +35,13 @@ def _convert(key: str, text: str, tp: Any) -> Any:
         options = get_args(tp)
         if type(None) in options and text.lower() in ("none", "null", ""):
             return None
-        errors = []
         for option in options:
             if option is type(None):
                 continue
             try:
                 return _convert(key, text, option)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                pass
         raise ConfigError(f"--{key}={text!r}: expected {_type_name(tp)}")
     if origin in (tuple, list):
         args = get_args(tp)
@@ -143,7 +142,7 @@ def check_common(cfg: Any) -> None:
 
 
 def quick_variant(cfg: C, quick: dict[str, Any]) -> C:
-    """Apply a lab's quick-mode settings to ``cfg`` when ``cfg.quick`` is set, then ``check_common``.
+    """``check_common(cfg)``, then apply a lab's quick-mode settings to ``cfg`` when ``cfg.quick`` is set.
 
     Only fields still at their default value are changed, so ``--quick --epochs=50`` keeps the 50.
     """

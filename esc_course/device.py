@@ -40,15 +40,22 @@ def get_device(pref: str | torch.device | None = "auto") -> torch.device:
     env = os.environ.get(ENV_VAR, "").strip()
     source = f"{ENV_VAR}={env!r}" if env else f"device={pref!r}"
     choice = env or (str(pref) if pref is not None else "auto")
-    choice = choice.lower()
-    if choice == "auto":
+    if choice.lower() == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if _mps_available():
             return torch.device("mps")
         return torch.device("cpu")
+    return check_device(choice, source)
+
+
+def check_device(device: str | torch.device, source: str | None = None) -> torch.device:
+    """``device`` as a ``torch.device`` if this machine has it; else DeviceError naming ``source`` (by default
+    ``device='...'``) and the devices that are available."""
+    text = str(device).strip()
+    source = source or f"device={text!r}"
     try:
-        device = torch.device(choice)
+        device = torch.device(text.lower())
     except RuntimeError as err:
         raise DeviceError(
             f"{source} is not a device name; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps' "
@@ -77,13 +84,10 @@ def get_device(pref: str | torch.device | None = "auto") -> torch.device:
 
 def describe_device(pref: str = "auto") -> str:
     """Plain text a student can paste into a question: versions, device, memory, threads, determinism."""
-    from importlib import metadata
+    from esc_course.runs import package_version
 
     def version(dist: str) -> str:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+        return package_version(dist) or "not installed"
 
     lines = [
         f"esc-course      {version('esc-course')}",

@@ -6,7 +6,8 @@
 DDP (gradients are averaged across processes in the backward pass), gives each process its shard of every global
 batch of a TensorLoader (``shard``; a DataLoader should use a ``DistributedSampler``, whose ``set_epoch`` fit
 calls), reduces the epoch's sums across processes once per epoch, and writes checkpoints and shows progress on
-rank 0 only. Outside torchrun all of this is skipped and nothing here is imported by ``fit``'s fast path.
+rank 0 only. Outside torchrun all of this is skipped; what fit still calls there (``launched``, ``active``,
+``is_main``, ``set_epoch``) only reads the environment and the loader.
 """
 
 from __future__ import annotations
@@ -82,9 +83,13 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """The sum of ``t`` over all processes (``t`` itself when not distributed)."""
-    if active():
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    """The sum of ``t`` over all processes (``t`` itself when not distributed). nccl reduces on this process's
+    GPU, so ``t`` is moved there first; gloo takes it where it is."""
+    if not active():
+        return t
+    if dist.get_backend() == "nccl":
+        t = t.to(torch.device("cuda", torch.cuda.current_device()))
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
 
 
@@ -102,15 +107,18 @@ class ShardedLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for x, y in self.loader:
-            if len(y) < self.world_size:
-                if self.drop_small:
-                    continue
+            if self.drop_small and len(y) < self.world_size:
+                continue
             xs, ys = torch.tensor_split(x, self.world_size), torch.tensor_split(y, self.world_size)
             if len(ys[self.rank]):
                 yield xs[self.rank], ys[self.rank]
 
     def __len__(self) -> int:
-        return len(self.loader)
+        """Steps per epoch: the loader's batches, less a final one with fewer samples than processes where this
+        process gets none of it (always with ``drop_small``; ranks >= its size without)."""
+        last = self.loader.num_samples % self.loader.batch_size
+        small = bool(last) and not self.loader.drop_last and last < self.world_size
+        return len(self.loader) - (small and (self.drop_small or self.rank >= last))
 
     def __repr__(self) -> str:
         return f"ShardedLoader(rank {self.rank} of {self.world_size}, {self.loader!r})"

@@ -59,25 +59,27 @@ def git_commit(path: Path | str | None = None) -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def environment(device: str | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Versions, device, git commit and seed: the provenance stored with every result."""
+def package_version(dist: str) -> str | None:
+    """The installed version of the distribution ``dist`` (e.g. "torchvision"), or None when it is not installed."""
     from importlib import metadata
 
-    import torch
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
-    def version(dist: str) -> str | None:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            return None
+
+def environment(device: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Versions, device, git commit and seed: the provenance stored with every result."""
+    import torch
 
     env = {
         "python": platform.python_version(),
         "platform": f"{platform.system()} {platform.machine()}",
         "torch": torch.__version__,
-        "torchvision": version("torchvision"),
-        "numpy": version("numpy"),
-        "esc_course": version("esc-course"),
+        "torchvision": package_version("torchvision"),
+        "numpy": package_version("numpy"),
+        "esc_course": package_version("esc-course"),
         "device": str(device) if device is not None else None,
         "threads": torch.get_num_threads(),
         "git_commit": git_commit(),

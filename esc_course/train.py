@@ -134,7 +134,7 @@ class EpochStats:
 
     def add(self, loss: torch.Tensor, out: Any, y: Any) -> None:
         self.losses.append(loss.detach())
-        self.sizes.append(y.shape[0] if isinstance(y, torch.Tensor) else len(y))
+        self.sizes.append(_batch_size(y))
         if self.fns:
             out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
             for name, fn in self.step_fns.items():
@@ -152,8 +152,7 @@ class EpochStats:
                 for row, summed in zip(rows, [False, *self.summed])]
         total, bad = float(sum(self.sizes)), sum(not math.isfinite(v) for v in rows[0])
         if distributed.active():  # this process's sums + everyone else's
-            reduced = distributed.all_reduce_sum(torch.tensor([*sums, total, bad], dtype=torch.float64,
-                                                              device=_sum_device())).tolist()
+            reduced = distributed.all_reduce_sum(torch.tensor([*sums, total, bad], dtype=torch.float64)).tolist()
             sums, total, bad = reduced[:-2], reduced[-2], reduced[-1]
         if total == 0:
             raise ValueError("the data yielded no batches: is the data set empty?")
@@ -174,23 +173,15 @@ class EpochStats:
     def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
         self.losses = list(state["losses"].to(device).unbind())
         self.sizes = list(state["sizes"])
-        saved_sums = set(state.get("summed", ()))  # absent in checkpoints written before batch sums: all means
+        # step checkpoints written before accuracy was counted per step hold batch means and have no "summed"
+        saved_sums = set(state.get("summed", ()))
         sizes = torch.tensor(self.sizes, dtype=torch.float32)
         self.values = {}
         for k, summed in zip(self.fns, self.summed):
             v = state["values"][k]
             if summed and k not in saved_sums and v.numel():  # saved as batch means: make them batch sums
                 v = v.float() * sizes
-            elif not summed and k in saved_sums and v.numel():
-                v = v.float() / sizes
             self.values[k] = list(v.to(device).unbind())
-
-
-def _sum_device() -> torch.device:
-    """Where a tensor must live for the process group's all-reduce: the GPU for nccl, the CPU for gloo."""
-    if torch.distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 def _forward(model: nn.Module, x: Any) -> Any:
@@ -302,24 +293,14 @@ def _progress(epochs: int, enabled: bool, desc: str, initial: int = 0):
 
 def resolve_device(device: torch.device | str | None, model: nn.Module) -> torch.device:
     """``device`` checked (CUDA asked for where there is none raises DeviceError naming what is available);
-    None means where the model's parameters are."""
-    from esc_course.device import DeviceError, available_devices, get_device
+    None means where the model's parameters are, "auto" the best device here (``get_device``)."""
+    from esc_course.device import check_device, get_device
 
     if device is None:
         return _model_device(model)
     if isinstance(device, str) and device.strip().lower() == "auto":
         return get_device("auto")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise DeviceError(f"device={device!r} is not a device name; valid: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' "
-                          f"(available here: {', '.join(available_devices())})") from err
-    here = available_devices()
-    if device.type == "cpu" or str(device) in here or (device.index is None and any(
-            d.split(":")[0] == device.type for d in here)):
-        return device
-    raise DeviceError(f"device={str(device)!r} is not available on this machine (available: {', '.join(here)}); "
-                      f"use device='auto' to pick the best one")
+    return check_device(device)
 
 
 def _check_arguments(model, train, loss_fn, optimizer, epochs, scheduler, scheduler_interval, checkpoint_every):

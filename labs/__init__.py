@@ -181,41 +181,11 @@ def _close_figures(result) -> None:
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
-    """``python -m labs.weekNN_name [--quick] [--out=DIR] [--resume] [--key=value ...]``."""
+    """``python -m labs.weekNN_name [--quick] [--out=DIR] [--resume] [--key=value ...]``: the same as
+    ``esc-course lab run NAME ...`` (one implementation of the options, resuming and the output folder)."""
     import sys
 
-    from esc_course.config import ConfigError
-    from esc_course.runs import timestamp
-    from esc_course.viz import table_text
+    from esc_course import cli
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    quick, resume = "--quick" in argv, "--resume" in argv
-    out = Path("runs") / timestamp() / get_info(name).name
-    rest = []
-    for arg in argv:
-        if arg.startswith("--out="):
-            out = Path(arg.split("=", 1)[1])
-        elif arg not in ("--quick", "--resume"):
-            rest.append(arg)
-    if resume and not any(a.startswith("--out=") for a in argv):
-        found = unfinished_run(name)
-        if found is None:
-            print(f"error: --resume: no unfinished run of {name} under runs/; name its folder with --out=DIR",
-                  file=sys.stderr)
-            return 2
-        out = found / get_info(name).name
-    if resume and not rest and not quick and resume_settings(out):
-        rest, quick = resume_settings(out)  # the settings the killed run was started with
-    try:
-        make_config(name, rest, quick)
-        check_resume(name, out, rest, quick, resume)
-    except (ConfigError, ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    result, summary = run_one(name, rest, quick, out, resume)
-    if result is None:
-        print(f"{name} failed: {summary.error} (traceback in {out / 'error.txt'})", file=sys.stderr)
-        return 1
-    print(table_text([{"metric": k, "value": v} for k, v in result.metrics.items()]))
-    print(f"\n{name}: {summary.seconds:.1f} s; results in {out}/results.json")
-    return 0
+    get_info(name)  # an unknown name raises here, listing the valid labs
+    return cli.main(["lab", "run", name, *(sys.argv[1:] if argv is None else argv)])

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from esc_course.checkpoint import save_weights
 from esc_course.config import quick_variant
 from esc_course.data import TensorLoader
 from esc_course.data.split import normalize, split_indices
@@ -170,7 +171,7 @@ def pretrain(name: str, task: Task, cfg: Config, device, folder: Path) -> tuple[
     start = time.perf_counter()
     model = tl.backbone(cfg.backbone, weights=None, num_classes=len(task.classes), **architecture(cfg))
     history = train(model, task.x_train, task.y_train, cfg, device, cfg.pretrain_steps, decay=1.0)
-    path = tl.save_weights(model, folder / f"backbone_{name}.safetensors")
+    path = save_weights(model, folder / f"backbone_{name}.safetensors")
     row = {"source": name, "data": task.name, "classes": len(task.classes), "train_images": len(task.y_train),
            "test_accuracy": accuracy_on(model, task, device), "seconds": time.perf_counter() - start,
            "file": path.name}

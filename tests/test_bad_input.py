@@ -245,7 +245,7 @@ CASES = [
     Case("get_device('cuda')", lambda t: get_device("cuda"), DeviceError,
          ("device='cuda'", "CUDA is not available", "Available: cpu", "'auto'"), cuda_free=True),
     Case("fit(device='cuda')", lambda t: train(mlp(), *blobs(), device="cuda", intact=True), DeviceError,
-         ("device='cuda'", "not available", "available: cpu"), cuda_free=True),
+         ("device='cuda'", "not available", "Available: cpu"), cuda_free=True),
     Case("--device=cuda in a lab", lambda t: lab_run("xor", "--device=cuda"), DeviceError,
          ("device='cuda'", "CUDA is not available"), cuda_free=True),
     Case("ESC_DEVICE=cuda", lambda t: _with_env("ESC_DEVICE", "cuda", lambda: get_device("auto")), DeviceError,

@@ -92,3 +92,36 @@ def test_the_raw_loop_reports_what_fit_reports(case):
         assert acc == pytest.approx(row["train_accuracy"], abs=1e-12) and 0.3 < acc < 1
     for a, b in zip(m1.parameters(), m2.parameters()):
         assert torch.equal(a, b)
+
+
+def test_median_interval_covers_the_median_and_narrows_with_more_values():
+    import random
+
+    from bench.timing import median, median_interval
+
+    rng = random.Random(0)
+    few, many = [rng.gauss(1, 0.05) for _ in range(25)], [rng.gauss(1, 0.05) for _ in range(400)]
+    lo, hi = median_interval(few)
+    assert lo < median(few) < hi
+    lo2, hi2 = median_interval(many)
+    assert lo2 < median(many) < hi2 and (hi2 - lo2) < (hi - lo) / 2  # ~1/sqrt(n): 4x the values, half the width
+    assert median_interval([1.0]) == (1.0, 1.0)
+
+
+def test_targets_are_judged_on_the_interval_and_on_broken_runs():
+    from bench.__main__ import targets
+
+    fit = {"inside": {"ratio": 1.0, "ratio_low": 0.99, "ratio_high": 1.01, "same_parameters": True},
+           "spans": {"ratio": 1.0, "ratio_low": 0.97, "ratio_high": 1.03, "same_parameters": True},
+           "above": {"ratio": 1.05, "ratio_low": 1.03, "ratio_high": 1.07, "same_parameters": True},
+           "differs": {"ratio": 0.9, "ratio_low": 0.89, "ratio_high": 0.91, "same_parameters": False}}
+    labs = {"labs": {"xor": {"ok": True}, "cnn": {"ok": False}}, "total_seconds": 10.0}
+    startup = {"import_ratio": 1.2, "help_seconds": 0.1}
+    verdicts = {t: ok for t, _, ok in targets({"fit": fit, "labs": labs, "startup": startup})}
+    assert verdicts["fit/raw <= 1.02 (inside)"] is True
+    assert verdicts["fit/raw <= 1.02 (spans)"] is None  # inconclusive
+    assert verdicts["fit/raw <= 1.02 (above)"] is False
+    assert verdicts["fit/raw <= 1.02 (differs)"] is False  # fast, but not the same computation
+    assert verdicts["all labs' quick runs < 180 s"] is False  # fast because a lab failed
+    assert verdicts["import esc_course (fit, TensorLoader) / import torch <= 1.15"] is False
+    assert verdicts["esc-course --help < 0.3 s"] is True

@@ -28,11 +28,13 @@ def test_shards_cover_every_global_batch_once_with_equal_step_counts():
     for step, parts in enumerate(zip(*per_rank)):
         assert sorted(sum(parts, [])) == sorted(order[step])  # rank shards of global batch `step`
     assert len(per_rank[0]) == 3  # 50 = 3 x 16 + 2: the last batch, smaller than 3 ranks, is dropped
+    assert [len(s) for s in shards] == [3, 3, 3]
     val = []
     for r in (0, 2):
         loader.generator.manual_seed(0)
         val.append([yb.tolist() for _, yb in distributed.ShardedLoader(loader, r, 3, drop_small=False)])
     assert len(val[0]) == 4 and len(val[1]) == 3  # kept (for evaluation): rank 0 gets 1 of the 2, rank 2 none
+    assert [len(distributed.ShardedLoader(loader, r, 3, drop_small=False)) for r in (0, 1, 2)] == [4, 4, 3]
 
 
 def test_outside_torchrun_nothing_is_distributed(monkeypatch):

@@ -17,6 +17,7 @@ from esc_course import TensorLoader, fit, seed_everything
 from esc_course.checkpoint import LAST, CheckpointError, load, run_checkpoints
 from esc_course.data.toy import blobs
 from esc_course.models import MLP
+from esc_course.train import NonFiniteLossError
 
 from esc_testutil import assert_same
 
@@ -124,9 +125,11 @@ def test_epochs_is_the_total_so_a_longer_run_continues(tmp_path):
                progress=False, checkpoint_dir=tmp_path, resume=True)
     assert hist["epoch"] == list(range(1, EPOCHS + 1))
     model, opt, sched, train, val = build(1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(CheckpointError, match="past epochs=4"):
         fit(model, train, val, loss_fn=nn.functional.cross_entropy, optimizer=opt, epochs=4, progress=False,
             checkpoint_dir=tmp_path, resume=True)
+    assert_same(model.state_dict(), before)  # a refused checkpoint fills nothing in
 
 
 def test_an_existing_checkpoint_is_never_overwritten_without_resume(tmp_path):
@@ -150,7 +153,7 @@ def test_a_nan_epoch_leaves_the_last_good_checkpoint(tmp_path):
         loss = nn.functional.cross_entropy(out, target)
         return loss * float("nan") if len(calls) > 2 * 4 else loss
 
-    with pytest.raises(Exception, match="epoch 3, step 1"):
+    with pytest.raises(NonFiniteLossError, match="epoch 3, step 1"):
         fit(model, TensorLoader(x, y, 16), loss_fn=poisoned, optimizer=opt, epochs=5, progress=False,
             checkpoint_dir=tmp_path, checkpoint_every=2)
     ckpt = load(tmp_path / LAST, model=MLP(2, hidden=(4,), out_features=2))

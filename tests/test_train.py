@@ -85,11 +85,12 @@ def test_epoch_metrics_are_exact_over_uneven_batches(two_class_single_logit):
 def test_sequence_accuracy_is_the_share_of_positions_over_uneven_batches():
     """(B, T, C) logits with (B, T) targets, as the character language model of week 7 gives them: the epoch's
     accuracy is the share of all positions predicted right (not T times it), with a short last batch."""
+    from esc_course.metrics import accuracy
     from esc_course.train import EpochStats
 
     torch.manual_seed(0)
     out, y = torch.randn(10, 7, 5), torch.randint(0, 5, (10, 7))
-    stats = EpochStats({"accuracy": __import__("esc_course.metrics", fromlist=["m"]).accuracy})
+    stats = EpochStats({"accuracy": accuracy})
     for lo, hi in ((0, 4), (4, 8), (8, 10)):
         stats.add(torch.tensor(0.0), out[lo:hi], y[lo:hi])
     expected = (out.argmax(-1) == y).float().mean().item()

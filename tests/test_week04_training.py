@@ -93,7 +93,6 @@ def test_batch_norm_tolerates_a_larger_learning_rate(result):
     m = result.metrics
     top = max(result.config["vgg_lrs"])
     assert m["bn_accuracy_at_top_lr"] > m["plain_accuracy_at_top_lr"] + 0.2, top
-    assert m["bn_largest_good_lr"] >= m["plain_largest_good_lr"]
     assert m["bn_accuracy"] > 0.85
     assert m["noisy_bn_accuracy"] > 0.6      # shifted, rescaled BN outputs every step, and it still learns
 

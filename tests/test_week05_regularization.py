@@ -73,6 +73,12 @@ def test_regularizers_narrow_the_generalization_gap(result, method):
     assert rows[method]["runs"] == result.config["seeds"]
 
 
+def test_dropout_narrows_the_gap_less(result):
+    """Dropout at the quick run's size narrows the loss gap too, but less than the others (0.72 vs 0.99 here)."""
+    rows = {r["method"]: r for r in result.tables["comparison"]}
+    assert rows["dropout"]["gap_loss_mean"] < 0.85 * rows["none"]["gap_loss_mean"]
+
+
 def test_all_regularizers_narrow_the_accuracy_gap_and_l2_helps_test_accuracy(result):
     rows = {r["method"]: r for r in result.tables["comparison"]}
     assert rows["all"]["gap_accuracy_mean"] < rows["none"]["gap_accuracy_mean"] - 0.03

@@ -41,7 +41,7 @@ def test_adding_problem_gap_at_the_quick_length(quick):
     assert by_cell["gru"]["mse_over_baseline"] < 0.35
     assert by_cell["rnn"]["val_mse"] > 3 * by_cell["lstm"]["val_mse"]
     baseline = by_cell["rnn"]["baseline_mse"]
-    assert baseline == pytest.approx(ADDING_BASELINE_MSE, abs=0.04)  # 512 sequences: standard error ~0.009
+    assert baseline == pytest.approx(ADDING_BASELINE_MSE, abs=0.03)  # 512 sequences: standard error ~0.009
     params = [r["params"] for r in by_cell.values()]
     assert max(params) / min(params) < 1.03  # the same parameter budget
     assert result.metrics[f"adding_mse_lstm_T{length}"] == by_cell["lstm"]["val_mse"]
@@ -65,7 +65,7 @@ def test_gradients_vanish_in_the_vanilla_rnn_and_not_in_trained_gated_cells(quic
     assert ratio[("gru", "trained")] > 1e4 * ratio[("gru", "init")]  # the GRU learns to keep it
     gain = week07_rnn.Config().explode_gain
     exploding = ratio[(f"rnn_gain_{gain:g}", "init")]  # every singular value of W_hh > 1: no vanishing
-    assert exploding > 0.1 and exploding > 1e6 * ratio[("rnn", "init")]
+    assert exploding > 1.0 and exploding > 1e6 * ratio[("rnn", "init")]  # it grows back through time (13 at seed 0)
 
 
 def test_clipping_rescues_the_exploding_rnn(quick):

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from esc_course.checkpoint import save_weights
 from esc_course.models import transfer as tl
 from labs import week08_transfer as W
 
@@ -122,7 +123,7 @@ def test_the_club_practice_data_as_an_image_folder(runs, tmp_path):
 def test_a_torchvision_backbone_from_a_file_the_test_saved(tmp_path):
     torch.manual_seed(0)
     model = tl.backbone("mobilenet_v3_small", weights=None)  # no download: random weights, saved here
-    path = tl.save_weights(model, tmp_path / "mobilenet.safetensors")
+    path = save_weights(model, tmp_path / "mobilenet.safetensors")
     cfg = W.Config(quick=True, backbone="mobilenet_v3_small", weights=str(path), image_size=32, sizes=(15,),
                    finetune_steps=2, probe_epochs=5)
     result = W.run(cfg)

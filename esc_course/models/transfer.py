@@ -141,40 +141,6 @@ def pretrained_state(name: str, weights: str = "DEFAULT", *, download: bool = Tr
         raise unavailable(f"could not be downloaded ({type(err).__name__}: {err})") from err
 
 
-def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a file: plain safetensors, an esc_course checkpoint (its model weights, checksums
-    verified by esc_course.checkpoint.read), or a torch.save file read with ``weights_only=True`` (a state dict,
-    or a dict holding one under "state_dict" or "model").
-    """
-    from esc_course.checkpoint import read
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"weights file {path} does not exist (expected a .safetensors or .pt/.pth file)")
-    if path.suffix == ".safetensors":
-        tensors, state = read(path)
-        return {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")} if state else tensors
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code (no fallback)
-    except Exception as err:  # noqa: BLE001 - UnpicklingError, truncated file, not a torch file at all
-        raise ValueError(f"weights file {path} could not be read as tensors with weights_only=True: "
-                         f"{type(err).__name__}: {err}") from err
-    for candidate in (obj, *(obj.get(k) for k in ("state_dict", "model") if isinstance(obj, dict))):
-        if isinstance(candidate, dict) and candidate and all(isinstance(v, torch.Tensor)
-                                                             for v in candidate.values()):
-            return candidate
-    raise ValueError(f"weights file {path} holds no state dict (a dict of tensor names to tensors, directly or "
-                     f"under 'state_dict' or 'model')")
-
-
-def save_weights(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model``'s state dict as a plain safetensors file (readable by ``safetensors.torch.load_file``
-    anywhere), atomically (``esc_course.checkpoint.save_weights``)."""
-    from esc_course.checkpoint import save_weights as write
-
-    return write(model, path)
-
-
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "the state dict") -> nn.Module:
     """Load ``state`` into ``model``; a head of another size is resized to the file's first, so it loads exactly."""
     head = head_name(model)
@@ -212,7 +178,9 @@ def backbone(name: str, weights: str | Path | None = "DEFAULT", *, num_classes: 
     model = BACKBONES[name](**kwargs)
     if weights is not None:
         if is_weights_file(weights):
-            load_state(model, load_weights_file(weights), origin=f"weights file {weights}")
+            from esc_course.checkpoint import read_weights
+
+            load_state(model, read_weights(weights), origin=f"weights file {weights}")
         else:
             load_state(model, pretrained_state(name, weights, download=download), origin=f"{name} {weights}")
     if num_classes is not None:
