@@ -162,3 +162,14 @@ def env_quick(default: bool = False) -> bool:
     if not value:
         return default
     return value in _TRUE
+
+
+def settings(lab: Any, quick: bool = False, **overrides: Any) -> Any:
+    """A lab's Config as its run would use it: ``lab.Config(quick=quick, **overrides)`` with the lab's quick-mode
+    settings (``lab.QUICK``) applied, for a notebook whose cells call the lab's studies one at a time.
+
+    ``lab`` is the lab module (``from labs import week04_training``); it is read, never imported here.
+    """
+    cfg = lab.Config(quick=quick, **overrides) if "quick" in {f.name for f in dataclasses.fields(lab.Config)} \
+        else lab.Config(**overrides)
+    return quick_variant(cfg, getattr(lab, "QUICK", {}))

@@ -29,6 +29,7 @@ class LabResult:
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # run name -> History.to_dict()
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # table name -> rows
     figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
+    captions: dict[str, str] = field(default_factory=dict)  # figure or table name -> one sentence on what it shows
     seconds: float = 0.0
     device: str = "cpu"
     env: dict[str, Any] = field(default_factory=dict)
@@ -40,6 +41,7 @@ class LabResult:
             "metrics": self.metrics,
             "history": self.history,
             "tables": self.tables,
+            "captions": self.captions,
             "env": self.env or environment(self.device, self.config.get("seed")),
             "seconds": self.seconds,
         }
