@@ -70,6 +70,7 @@ class MultiHeadAttention(nn.Module):
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
         self.embed_dim, self.num_heads, self.head_dim, self.fused = embed_dim, num_heads, embed_dim // num_heads, fused
+        self.head_weights: torch.Tensor | None = None  # (B, H, T, S) of the last unfused forward
         self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))   # W_q, W_k, W_v stacked
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dim)) if bias else None
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
@@ -113,6 +114,7 @@ class MultiHeadAttention(nn.Module):
             weights = None
         else:
             out, weights = scaled_dot_product_attention(q, k, v, attn_mask=allowed, is_causal=is_causal)
+            self.head_weights = weights.detach()                            # (B, H, T, S), for drawing
             weights = weights.mean(dim=1)                                   # (B, T, S), averaged over heads
         out = out.transpose(1, 2).reshape(B, T, E)                          # heads concatenated: (B, T, E)
         return self.out_proj(out), weights
