@@ -30,7 +30,7 @@ from esc_course.data.recall import associative_recall, indexed_recall, recall_vo
 from esc_course.data.text import CharVocab, corpus, split_text, unigram_loss
 from esc_course.device import get_device
 from esc_course.models import count_parameters
-from esc_course.models.rnn import CharLM, per_step_cross_entropy
+from esc_course.models.rnn import CharLM, per_step_cross_entropy, recurrent_parameters
 from esc_course.models.transformer import TransformerLM
 from esc_course.runs import LabResult, finish
 from esc_course.scratch.attention import scaled_dot_product_attention
@@ -77,7 +77,8 @@ class Config:
     quick: bool = False             # small, fast variant for CPU CI and weak laptops
 
 
-QUICK = dict(recall_lengths=(8, 32), recall_train=2048, recall_val=500, recall_epochs=8, positions_epochs=6,
+QUICK = dict(recall_lengths=(8, 32), recall_models=("transformer", "lstm"), recall_train=2048, recall_val=500,
+             recall_epochs=6, positions_epochs=6,
              lm_corpora=("english",), lm_context=32, lm_d_model=32, lm_epochs=3, cost_lengths=(64, 128, 256),
              cost_repeats=3)
 
@@ -95,10 +96,10 @@ class LastPosition(nn.Module):
 
 def recurrent_lm(cell: str, vocab_size: int, budget: int, embed_dim: int) -> CharLM:
     """A recurrent language model (week 7's CharLM) whose hidden size brings it closest to ``budget`` parameters."""
-    def build(h: int) -> CharLM:
-        return CharLM(range(vocab_size), embed_dim=embed_dim, hidden_size=h, cell=cell)  # reads len(vocab) only
-    best = min(range(4, 1025, 2), key=lambda h: abs(count_parameters(build(h)) - budget))
-    return build(best)
+    def size(h: int) -> int:  # embedding + recurrent layer + output layer
+        return vocab_size * embed_dim + recurrent_parameters(cell, embed_dim, h) + h * vocab_size + vocab_size
+    best = min(range(1, 2049), key=lambda h: abs(size(h) - budget))
+    return CharLM(range(vocab_size), embed_dim=embed_dim, hidden_size=best, cell=cell)  # it reads len(vocab) only
 
 
 def build_model(kind: str, vocab_size: int, context: int, *, d_model: int, n_heads: int, n_layers: int,
@@ -227,8 +228,8 @@ def attention_figure(result: AttentionResult, example: int = 0):
     fig, axes = new_figure(len(heads), size=(3.3, 3.2))
     T = result.tokens.shape[1]
     for ax, (b, h) in zip(axes, heads):
-        im = ax.imshow(result.maps[b][example, h], cmap="viridis", vmin=0, vmax=1)
-        hits = result.match[example].nonzero().flatten()
+        im = ax.imshow(result.maps[b][example, h].numpy(), cmap="viridis", vmin=0, vmax=1)
+        hits = result.match[example].nonzero().flatten().tolist()
         ax.scatter(hits, [T - 1] * len(hits), marker="v", s=18, c="red", label="queried key")
         ax.set(title=f"block {b + 1}, head {h + 1}", xlabel="key position", ylabel="query position")
     axes[0].legend(fontsize=7, loc="upper right")
@@ -463,7 +464,7 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     first = cfg.lm_corpora[0]
     m = {f"recall_accuracy_{r['model']}_T{r['length']}": r["accuracy"] for r in recall.rows}
     m.update({HEADLINE: recall.longest_gap("lstm"), "recall_chance": recall.chance,
-              "attention_on_match": max(r["weight_on_match"] for r in attention.rows if r["block"] == cfg.n_layers),
+              "attention_on_match": max(r["weight_on_match"] for r in attention.rows),
               **{f"positions_{r['positions']}_accuracy": r["accuracy"] for r in positions.rows},
               "lm_val_loss_transformer": lm.value(first, "transformer", "val_loss"),
               "lm_val_loss_lstm": lm.value(first, "lstm", "val_loss"),
@@ -477,8 +478,9 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "recall": (f"Associative recall at the same parameter count and steps: the Transformer solves up to T={gap}, "
                    f"where the LSTM does not." if gap else "Associative recall: at these settings no length separates "
                    "the Transformer from the LSTM (see the table)."),
-        "attention": f"The last block's best head puts {m['attention_on_match']:.2f} of the query's attention on the "
-                     f"pairs that hold the queried key (T={longest}).",
+        "attention": f"The best head puts {m['attention_on_match']:.2f} of the query's attention on the pairs that "
+                     f"hold the queried key (T={longest}; spread evenly it would be "
+                     f"{attention.rows[0]['share_of_positions']:.2f}).",
         "positions": "Indexed recall with learned, sinusoidal and no position information: " + ", ".join(
             f"{r['positions']} {r['accuracy']:.2f}" for r in positions.rows) + ".",
         "lm": f"Character LM on '{first}': Transformer {m['lm_val_loss_transformer']:.3f} vs LSTM "

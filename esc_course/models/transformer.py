@@ -67,6 +67,10 @@ class TransformerLM(nn.Module):
         if tie_weights:
             self.head.weight = self.embed.weight
         self.apply(self._init)
+        self.scale = 1.0
+        if positions == "sinusoidal":  # Vaswani et al.: embeddings x sqrt(d) ~ N(0, 1), the size of the fixed table
+            nn.init.normal_(self.embed.weight, std=d_model ** -0.5)
+            self.scale = math.sqrt(d_model)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -89,7 +93,7 @@ class TransformerLM(nn.Module):
         B, T = ids.shape
         if T > self.context:
             raise ValueError(f"input length {T} is longer than the model's context={self.context}")
-        x = self.drop(self.embed(ids) + self._positions(T, ids.device))             # (B, T, C)
+        x = self.drop(self.embed(ids) * self.scale + self._positions(T, ids.device))             # (B, T, C)
         for block in self.blocks:
             x = block(x, is_causal=True)                                            # (B, T, C)
         return self.head(self.norm(x))                                              # (B, T, V)
