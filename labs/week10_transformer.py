@@ -221,19 +221,24 @@ def attention_study(model: TransformerLM, *, length: int, keys: int = 16, values
 
 
 def attention_figure(result: AttentionResult, example: int = 0):
-    """Every head's (T, T) weights for one input, the queried key's pairs marked on the last row."""
+    """Top: every head's (T, T) weights for one input. Bottom: the query token's row (what the answer is read
+    from), the pairs holding the queried key in red."""
     from esc_course.viz import new_figure
 
     heads = [(b, h) for b, m in enumerate(result.maps) for h in range(m.shape[1])]
-    fig, axes = new_figure(len(heads), size=(3.3, 3.2))
+    fig, axes = new_figure(len(heads), 2, size=(3.3, 3.0))
     T = result.tokens.shape[1]
-    for ax, (b, h) in zip(axes, heads):
-        im = ax.imshow(result.maps[b][example, h].numpy(), cmap="viridis", vmin=0, vmax=1)
-        hits = result.match[example].nonzero().flatten().tolist()
-        ax.scatter(hits, [T - 1] * len(hits), marker="v", s=18, c="red", label="queried key")
-        ax.set(title=f"block {b + 1}, head {h + 1}", xlabel="key position", ylabel="query position")
-    axes[0].legend(fontsize=7, loc="upper right")
-    fig.colorbar(im, ax=axes, shrink=0.8, label="attention weight")
+    hit = result.match[example].tolist()
+    for col, (b, h) in enumerate(heads):
+        weights = result.maps[b][example, h].numpy()
+        top, bottom = axes[col], axes[len(heads) + col]
+        im = top.imshow(weights, cmap="viridis", vmin=0, vmax=1)
+        top.set(title=f"block {b + 1}, head {h + 1}", xlabel="key position", ylabel="query position")
+        bottom.bar(range(T), weights[-1], color=["C3" if m else "C7" for m in hit])
+        bottom.set(ylim=(0, 1), xlabel="key position", ylabel="weight of the query token",
+                   title=f"query row: {float((weights[-1] * hit).sum()):.2f} on the key's pairs (red)")
+        bottom.title.set_fontsize(8)
+    fig.colorbar(im, ax=axes[: len(heads)], shrink=0.8, label="attention weight")
     return fig
 
 
@@ -369,6 +374,7 @@ def lm_figure(result: LMResult):
         unigram = result.value(name, "lstm", "unigram_loss")
         ax.axhline(unigram, color="gray", ls="--", lw=1, label=f"unigram {unigram:.2f}")
         ax.set(xlabel="epoch", ylabel="loss (nats / character)", title=f"character LM: {name}")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return fig
@@ -427,9 +433,14 @@ def attention_cost_figure(result: CostResult):
     axes[1].plot(T, [r["score_bytes"] / 2**20 for r in result.rows], marker="o", color="C3")
     axes[1].set(xscale="log", yscale="log", xlabel="context length T", ylabel="MiB",
                 title="the (B, H, T, T) scores: memory ~ T^2")
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+
     for ax in axes:
         ax.set_xticks(T, [str(t) for t in T])
-        ax.minorticks_off()
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     return fig
