@@ -39,7 +39,8 @@ def run(device, quick: bool = False) -> dict:
         fused = MultiHeadAttention(C, H, fused=True).to(device)
         fused.load_state_dict(scratch.state_dict())
         x = torch.randn(B, T, C, device=device, requires_grad=True)
-        times = interleaved({"scratch": lambda: _step(scratch, x, device), "fused": lambda: _step(fused, x, device)},
+        times = interleaved({"scratch": lambda m=scratch, x=x: _step(m, x, device),
+                             "fused": lambda m=fused, x=x: _step(m, x, device)},
                             rounds=3 if quick else 20, warmup=1)
         tokens = B * T
         ratio = [s / f for s, f in zip(times["scratch"], times["fused"])]

@@ -414,9 +414,9 @@ def attention_cost_study(*, lengths=(64, 128, 256, 512, 1024), batch: int = 4, h
         q, k, v = (torch.randn(batch, heads, T, head_dim, device=device, requires_grad=True) for _ in range(3))
         seq = torch.randn(batch, T, width, device=device, requires_grad=True)
         rows.append({"T": T,
-                     "scratch_ms": timed(lambda: scaled_dot_product_attention(q, k, v, is_causal=True)[0]),
-                     "fused_ms": timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
-                     "lstm_ms": timed(lambda: lstm(seq)[0]),
+                     "scratch_ms": timed(lambda q=q, k=k, v=v: scaled_dot_product_attention(q, k, v, is_causal=True)[0]),
+                     "fused_ms": timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(q, k, v, is_causal=True)),
+                     "lstm_ms": timed(lambda seq=seq: lstm(seq)[0]),
                      "score_bytes": batch * heads * T * T * 4})
     return CostResult(rows)
 

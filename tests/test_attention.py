@@ -5,7 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from esc_course.scratch.attention import MultiHeadAttention, TransformerBlock, causal_mask, scaled_dot_product_attention
+from esc_course.scratch.attention import (
+    MultiHeadAttention,
+    TransformerBlock,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
