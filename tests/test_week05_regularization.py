@@ -125,7 +125,7 @@ def test_early_stopping_and_learning_rate_decay(result):
 def test_mlp_uses_the_from_scratch_dropout():
     from esc_course.scratch.dropout import Dropout
 
-    model = lab.build_mlp(lab.Config(), dropout=0.3)
+    model = lab.build_mlp(lab.Config().hidden, dropout=0.3)
     drops = [m for m in model if isinstance(m, Dropout)]
     assert len(drops) == 2 and drops[0].p == 0.3
     out = model(torch.randn(4, 1, 8, 8))
