@@ -116,10 +116,9 @@ def test_overrides_and_unknown_optimizer():
 def test_a_diverging_run_is_recorded_not_fatal():
     import torch
 
-    cfg = lab.Config(quick=True)
-    data = lab.digits_data(cfg, torch.device("cpu"))
-    r = lab.train_digits(cfg, data, "sgd", 1e30, lab.initial_state(cfg, 0), 0, 1, torch.device("cpu"))
-    assert r["diverged"] and r["train_loss"] == math.inf
+    data = lab.digits_data(device=torch.device("cpu"))
+    r = lab.train_digits(data, "sgd", 1e30, lab.initial_state(0), seed=0, epochs=1)
+    assert r.diverged and r.train_loss == math.inf and r.history is None
     sweep = [{"optimizer": "sgd", "lr": 0.1, "train_loss": 0.3, "val_loss": 0.4, "diverged": False},
              {"optimizer": "sgd", "lr": 1e30, "train_loss": math.inf, "val_loss": math.inf, "diverged": True},
              {"optimizer": "adam", "lr": 0.01, "train_loss": 0.2, "val_loss": 0.5, "diverged": False}]
