@@ -6,7 +6,10 @@ validation split (6:2:2 or 5:3:2), never on the test split. Then a deliberately 
 where an MLP learns every training image but far fewer test images, and the regularizers that narrow that gap:
 L2 (as a loss penalty and as SGD's weight_decay, shown to take identical steps), L1 and elastic net, dropout (from
 scratch), data augmentation, early stopping that restores the best weights, and learning-rate decay. Each method
-is compared by the mean and spread over seeds.
+is compared by the mean and spread over seeds, and against the same MLP trained on every training image.
+
+Each experiment is a study function (``capacity_study``, ``weight_decay_study``, ``comparison_study``, ...) that a
+notebook cell calls with its settings as keyword arguments; ``run`` calls them all with a Config's values.
 """
 
 from __future__ import annotations
@@ -317,7 +320,9 @@ def train_small(data: SmallDigits, *, seed: int = Config.seed, hidden: tuple[int
 class Runs:
     """``train_small`` once per (seed, settings): studies that need a run another study already made share it
     (``run`` passes one Runs to all its studies; a notebook cell may too). Settings at their defaults are dropped
-    from the key; ``checkpoint_dir`` gives each distinct run its own sub-folder, named by ``run_name``."""
+    from the key; ``checkpoint_dir`` gives each distinct run its own sub-folder, named by ``run_name`` (the folder
+    holds runs of one training setting: a run resumes from its sub-folder, so change ``epochs``, ``lr`` or
+    ``hidden`` together with the folder)."""
 
     def __init__(self, data: SmallDigits, checkpoint_dir: Path | None = None, **training):
         self.data, self.checkpoint_dir, self.training, self.done = data, checkpoint_dir, training, {}

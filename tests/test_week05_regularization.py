@@ -135,6 +135,8 @@ def test_mlp_uses_the_from_scratch_dropout():
 def test_results_are_finite_and_have_figures(result):
     assert all(math.isfinite(v) for v in result.metrics.values() if isinstance(v, float))
     assert {"poly_capacity", "poly_fits", "comparison", "weight_decay", "lr_decay"} <= set(result.figures)
+    assert set(result.figures) | {"comparison", "more_data"} <= set(result.captions)  # a sentence per figure
+    assert all(c.endswith(".") and "nan" not in c for c in result.captions.values())
 
 
 def test_the_claims_the_notebook_states_hold(result):

@@ -101,6 +101,9 @@ def test_results_json_shape(result, tmp_path):
     assert {"comparison", "lr_sweep", "wilson", "landscapes", "runs"} <= set(data["tables"])
     assert set(data["figures"]) == {"landscapes.png", "lr_sweep.png", "digits_curves.png",
                                     "adam_bias_correction.png", "wilson.png"}
+    assert set(result.figures) | {"comparison"} <= set(data["captions"])  # a sentence per figure and main table
+    assert data["captions"]["landscapes"].split("saddle, ")[1].split()[0] in ("momentum", "nesterov")
+    assert data["captions"]["landscapes"].endswith("and sgd the least.") and "nan" not in str(data["captions"])
 
 
 def test_overrides_and_unknown_optimizer():
