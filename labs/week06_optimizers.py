@@ -283,6 +283,17 @@ class ComparisonResult:
         return rows
 
     @property
+    def best(self) -> dict | None:
+        """The table row with the highest mean test accuracy among optimizers with a run that did not diverge."""
+        rows = [r for r in self.table if math.isfinite(r["test_accuracy_mean"])]
+        return max(rows, key=lambda r: r["test_accuracy_mean"]) if rows else None
+
+    @property
+    def diverged(self) -> dict[str, int]:
+        """Optimizer -> how many of its seeds diverged (only those with at least one)."""
+        return {r["optimizer"]: r["diverged"] for r in self.table if r["diverged"]}
+
+    @property
     def seed_rows(self) -> list[dict]:
         """One row per (optimizer, seed): the shared initial loss, final train loss, test accuracy."""
         return [{"optimizer": name, "seed": self.seed + s, "initial_loss": r.initial_loss, "train_loss": r.train_loss,
@@ -447,8 +458,7 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                           majority=cfg.wilson_majority, steps=cfg.wilson_steps, seed=cfg.seed)
 
     table = comp.table
-    metrics = {"best_test_accuracy": max((r["test_accuracy_mean"] for r in table
-                                          if math.isfinite(r["test_accuracy_mean"])), default=math.nan),
+    metrics = {"best_test_accuracy": comp.best["test_accuracy_mean"] if comp.best else math.nan,
                **sweep.sensitivity}
     for r in table:
         for key in ("train_loss_mean", "train_loss_std", "test_accuracy_mean", "test_accuracy_std"):
@@ -475,7 +485,7 @@ def captions(lands: LandscapeResult, sweep: SweepResult, comp: ComparisonResult,
              wilson: WilsonResult) -> dict[str, str]:
     """One sentence per figure and main table, from this run's numbers."""
     shared = [(n, y) for n, y in lands.escape_ranking() if lands.row("saddle", n)["lr"] == 0.01] or [("-", 0.0)]
-    best = max(comp.table, key=lambda r: r["test_accuracy_mean"] if math.isfinite(r["test_accuracy_mean"]) else -1)
+    best = comp.best or {"optimizer": "none (every run diverged)", "test_accuracy_mean": math.nan}
     return {
         "landscapes": f"Paths on five 2-D functions; of the optimizers at lr 0.01 on the saddle, {shared[0][0]} "
                       f"gets furthest along y (|y| = {shared[0][1]:.3g}) and {shared[-1][0]} the least.",

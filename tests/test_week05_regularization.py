@@ -141,6 +141,11 @@ def test_results_are_finite_and_have_figures(result):
 
 def test_the_claims_the_notebook_states_hold(result):
     """The sentences of notebooks/week05_regularization.ipynb that state results, on the quick run."""
+    capacity = result.tables["poly_capacity"]
+    variance = [r["variance"] for r in capacity]
+    assert all(b > a for a, b in zip(variance, variance[1:]))                  # variance grows with the degree
+    bias2 = {r["degree"]: r["bias2"] for r in capacity}
+    assert min(bias2[d] for d in (0, 1, 2)) > 10 * max(bias2[d] for d in range(5, 12))  # large low, small from 5
     lambdas = result.tables["poly_lambda"]
     proper = next(r for r in lambdas if r["role"] == "proper")
     small, large = lambdas[0], lambdas[-1]

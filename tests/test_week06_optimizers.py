@@ -128,6 +128,10 @@ def test_a_diverging_run_is_recorded_not_fatal():
     assert lab.best_lrs(sweep) == {"sgd": 0.1, "adam": 0.01}
     assert lab.lr_sensitivity(sweep)["loss_spread_over_optimizers"] == pytest.approx(0.1)
     assert lab.sweep_figure(sweep).axes[0].get_xscale() == "log"
+    data = lab.digits_data(batch_size=256, device="cpu")
+    comp = lab.comparison_study(data, lrs={"sgd": 1e30, "adam": 0.01}, seeds=1, epochs=1, hidden=8)
+    assert comp.diverged == {"sgd": 1} and comp.best["optimizer"] == "adam"  # the diverged run is named, not ranked
+    assert lab.curves_figure(comp).axes[0].get_lines()                        # and the figure draws the others
 
 
 @pytest.mark.parametrize("steps", [lab.QUICK["landscape_steps"], lab.Config().landscape_steps])
