@@ -51,8 +51,10 @@ def test_adding_problem_gap_at_the_quick_length(quick):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_adding_problem_gap_holds_across_seeds(seed):
     cfg = quick_variant(week07_rnn.Config(quick=True, seed=seed), week07_rnn.QUICK)
-    table, _, _ = week07_rnn.adding(cfg, torch.device("cpu"), cells=("rnn", "lstm"))
-    by_cell = {r["cell"]: r["mse_over_baseline"] for r in table}
+    data = week07_rnn.adding_data(cfg.adding_lengths, train_size=cfg.adding_train, val_size=cfg.adding_val,
+                                  seed=seed)
+    result = week07_rnn.adding_study(data, cells=("rnn", "lstm"), epochs=cfg.adding_epochs, seed=seed)
+    by_cell = {r["cell"]: r["mse_over_baseline"] for r in result.rows}
     assert by_cell["rnn"] > 0.8 and by_cell["lstm"] < 0.35, by_cell
 
 
@@ -107,12 +109,14 @@ def test_results_json_holds_the_table_and_the_lm_loss(quick):
 def test_language_model_on_a_user_text_file(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("하늘과 바람과 별과 시\n" * 30 + "stars and wind\n" * 30, encoding="utf-8")
-    cfg = quick_variant(week07_rnn.Config(quick=True, text_file=str(path), lm_epochs=2, sample_chars=10),
-                        week07_rnn.QUICK)
-    metrics, history, samples = week07_rnn.language_model(cfg, torch.device("cpu"))
-    assert metrics["lm_source"] == str(path) and metrics["lm_vocab_size"] == len(set(path.read_text("utf-8")))
-    assert len(history["val_loss"]) == 2
-    assert all(s["sample"].startswith("하늘과 바람과 별과 시") for s in samples)
+    cfg = quick_variant(week07_rnn.Config(quick=True, text_file=str(path)), week07_rnn.QUICK)
+    text, source = week07_rnn.lm_text(cfg)
+    assert source == str(path)
+    result = week07_rnn.language_model_study(text, embed=16, hidden=32, batch=8, bptt=20, epochs=2,
+                                             sample_chars=10)
+    assert result.metrics["lm_vocab_size"] == len(set(path.read_text("utf-8")))
+    assert len(result.history["val_loss"]) == 2
+    assert all(s["sample"].startswith("하늘과 바람과 별과 시") for s in result.samples)
 
 
 def test_command_line_overrides_are_typed():
