@@ -233,7 +233,7 @@ def adding_figure(result: AddingResult):
     lengths = sorted({r["length"] for r in result.rows})
     for cell in dict.fromkeys(r["cell"] for r in result.rows):
         ax.plot(lengths, [result.row(cell, n)["val_mse"] for n in lengths], "o-", label=cell)
-    ax.plot(lengths, [ADDING_BASELINE_MSE] * len(lengths), "k--", label="always 1.0 (MSE 1/6)")
+    ax.axhline(ADDING_BASELINE_MSE, color="k", ls="--", label="always 1.0 (MSE 1/6)")
     ax.set(xlabel="sequence length T", ylabel="validation MSE", yscale="log", title="Adding problem")
     if len(lengths) == 1:
         ax.set_xticks(lengths)
@@ -358,8 +358,10 @@ def clipping_figure(result: ClippingResult):
     """Training MSE per epoch (log scale) of the exploding RNN without and with clipping."""
     from esc_course.viz import history_figure
 
-    return history_figure(result.histories, keys=("train_loss",), log_y=True,
-                          title="Exploding RNN: SGD with and without clipping")
+    fig = history_figure(result.histories, keys=("train_loss",), log_y=True,
+                         title="Exploding RNN: SGD with and without clipping")
+    fig.axes[0].set_ylabel("training MSE (log scale; a line ends where the loss became NaN/inf)", fontsize=8)
+    return fig
 
 
 # -- 4. sine forecasting -------------------------------------------------------------------------------------

@@ -140,3 +140,56 @@ def test_torch_threads_restores_the_setting():
     with week07_rnn.torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_each_experiment_checkpoints_into_its_own_named_folder(quick):
+    _, out = quick
+    folders = {p.name for p in (out / "checkpoints").iterdir()}
+    (length,) = week07_rnn.QUICK["adding_lengths"]
+    assert {f"adding-T{length}-rnn", f"adding-T{length}-lstm", "clip-no_clipping", "clip-clip_1", "sine-gru",
+            "char-lm"} <= folders
+    assert all((out / "checkpoints" / f / "last.safetensors").is_file() for f in folders if f != "clip-no_clipping")
+
+
+def test_a_study_resumes_from_its_checkpoint_folder(tmp_path):
+    data = week07_rnn.sine_data(300, window=10, seed=3)
+    first = week07_rnn.forecasting_study(data, cells=("gru",), hidden=8, epochs=2, checkpoint_dir=tmp_path)
+    again = week07_rnn.forecasting_study(data, cells=("gru",), hidden=8, epochs=2, checkpoint_dir=tmp_path)
+    assert again.rows == first.rows  # the finished run is loaded, not trained again from a new start
+    assert (tmp_path / "sine-gru" / "last.safetensors").is_file()
+
+
+def test_studies_reject_unknown_cells():
+    with pytest.raises(ValueError, match="cells must be a non-empty selection of rnn, lstm, gru"):
+        week07_rnn.forecasting_study(week07_rnn.sine_data(300, window=10), cells=("transformer",))
+    with pytest.raises(ValueError, match="lm_cell must be one of"):
+        week07_rnn.language_model_study("abc" * 100, cell="cnn")
+
+
+@pytest.mark.parametrize("quick_mode", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_the_korean_explanation_the_notebook_prints_holds(quick_mode):
+    """The notebook explains the Korean model's loss against the unigram baseline by the validation characters
+    that never occur in training; those numbers must say so, in quick and in full mode."""
+    from esc_course.config import settings
+    from esc_course.data.text import corpus
+
+    cfg = settings(week07_rnn, quick=quick_mode)
+    result = week07_rnn.language_model_study(
+        corpus("korean"), cell=cfg.lm_cell, embed=cfg.lm_embed, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
+        dropout=cfg.lm_dropout, batch=cfg.korean_batch, bptt=cfg.bptt, epochs=cfg.korean_epochs, lr=cfg.lm_lr,
+        sample_chars=10, seed=cfg.seed)
+    u, m = result.unseen, result.metrics
+    assert u["unseen_fraction"] > 0.05  # 8.3 %: 30 of 360 validation characters
+    assert u["model_loss_seen"] < u["unigram_loss_seen"] - 0.1  # the model is better on what it has seen
+    assert u["model_loss_unseen"] > u["unigram_loss_unseen"] + 2  # and far worse on the characters it never saw
+    assert m["lm_train_loss"] < m["lm_val_loss"] - 1.5  # memorises the poems
+    assert abs(m["lm_val_loss"] - m["lm_unigram_val_loss"]) < 0.5  # "similar to or worse than" the baseline
+    overall = (1 - u["unseen_fraction"]) * u["model_loss_seen"] + u["unseen_fraction"] * u["model_loss_unseen"]
+    assert overall == pytest.approx(m["lm_val_loss"], abs=0.02)  # the two parts make up the whole loss
+
+
+def test_the_english_claims_the_notebook_prints_hold(quick):
+    result, _ = quick
+    m = result.metrics
+    assert m["lm_val_loss"] < m["lm_unigram_val_loss"]  # the notebook prints "below the unigram baseline"
+    assert result.captions.keys() >= set(result.figures)
