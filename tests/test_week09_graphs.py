@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+import labs
+
 from esc_course.config import quick_variant
 from esc_course.graphs import karate_club
 from labs import week09_graphs
@@ -55,7 +57,9 @@ def test_gcn_beats_graph_alone_and_features_alone_on_the_block_model(quick):
 def test_embedding_separates_the_groups_over_training():
     cfg = quick_variant(week09_graphs.Config(quick=True), week09_graphs.QUICK)
     club = karate_club()
-    _, acc, wrong, snaps, labelled = week09_graphs.karate_gcn(club, cfg, torch.device("cpu"), seed=0, record=True)
+    result = week09_graphs.karate_gcn_study(club, epochs=cfg.karate_epochs, seeds=1, seed=0)
+    snaps, labelled = result.snapshots, result.labelled
+    acc, wrong = result.rows[0]["accuracy"], [int(m) for m in result.rows[0]["wrong_members"].split()]
     assert sorted(snaps) == week09_graphs.snapshot_epochs(cfg.karate_epochs) and labelled.tolist() == [0, 33]
 
     def separation(emb):  # distance between the group centres over the spread inside the groups
@@ -112,3 +116,36 @@ def test_embedding_snapshots_survive_a_resumed_fit(tmp_path):
     assert sorted(first) == [5]
     resumed = run(20, resume=True)  # a new process: new model and hook, state from the checkpoint
     assert sorted(resumed) == [5, 15] and torch.equal(resumed[5], first[5])
+
+
+def test_the_karate_activation_is_a_setting():
+    """Exercise 3 asks for the GCN with ReLU: the study takes the activation, the Config carries it."""
+    club = karate_club()
+    relu = week09_graphs.karate_gcn_study(club, activation="relu", hidden=16, epochs=30, seeds=1)
+    tanh = week09_graphs.karate_gcn_study(club, activation="tanh", hidden=16, epochs=30, seeds=1)
+    assert relu.snapshots[30].min() >= 0 and tanh.snapshots[30].min() < 0  # ReLU embeddings are never negative
+    assert labs.make_config("graphs", ["--karate_activation=relu"]).karate_activation == "relu"
+    with pytest.raises(ValueError, match="relu"):
+        week09_graphs.karate_gcn_study(club, activation="swishy", epochs=1, seeds=1)
+
+
+def test_the_claims_the_notebook_states_hold(quick):
+    """Sentences of notebooks/week09_graphs.ipynb that state results (the deterministic ones hold in every mode)."""
+    top = {r["measure"]: r["top_5_members"].split() for r in quick.tables["top_members"]}
+    assert top["closeness"][:3] == ["0", "2", "33"]  # "closeness ranks 0, 2, 33"
+    spectral = {r["partition"]: r for r in quick.tables["spectral_split"]}
+    assert spectral["normalized (L_rw), unweighted"]["wrong_side"] == "2 8"  # "the two wrong: 2 and 8"
+    assert spectral["normalized (L_rw), weighted"]["wrong_side"] == "8"  # "with weights member 2 is right too"
+    assert quick.metrics["modularity_spectral_split"] > quick.metrics["modularity_real_split"]
+    assert all("8" in r["wrong_members"].split() for r in quick.tables["karate_gcn"])  # "member 8 is wrong"
+
+
+def test_each_training_run_checkpoints_into_its_own_named_folder(tmp_path):
+    result = week09_graphs.run(week09_graphs.Config(quick=True, seeds=1, sbm_block_size=40, sbm_epochs=5,
+                                                    karate_epochs=5), out=tmp_path)
+    folders = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert folders == ["karate-gcn-seed0", "sbm-gcn-seed0", "sbm-mlp-seed0"]
+    again = week09_graphs.run(week09_graphs.Config(quick=True, seeds=1, sbm_block_size=40, sbm_epochs=5,
+                                                   karate_epochs=5), out=tmp_path)  # resumes the finished runs
+    assert again.tables["sbm"] == result.tables["sbm"] and again.tables["karate_gcn"] == result.tables["karate_gcn"]
+    assert set(result.captions) >= set(result.figures)
