@@ -143,6 +143,7 @@ class ImportanceResult:
     measures: dict[str, torch.Tensor]  # measure -> (34,) scores
     members: list[dict]                # per member: club and every score
     top: list[dict]                    # per measure: the five highest-ranked members
+    names: tuple[str, ...] = ("Mr. Hi", "Officer")  # the clubs' names
 
     def top_members(self, measure: str, k: int = 5) -> list[int]:
         return torch.argsort(self.measures[measure], descending=True)[:k].tolist()
@@ -164,7 +165,7 @@ def importance_study(club: GraphData, *, alpha: float = 0.85, tol: float = 1e-10
     members = [{"member": i, "club": club.label_names[int(truth[i])],
                 **{name: float(v[i]) for name, v in measures.items()}} for i in range(club.num_nodes)]
     result = ImportanceResult(adj, spring_layout(adj, iterations=layout_iterations, seed=seed), truth, measures,
-                              members, [])
+                              members, [], tuple(club.label_names))
     result.top = [{"measure": name, "top_5_members": members_text(result.top_members(name))} for name in measures]
     return result
 
@@ -173,7 +174,7 @@ def importance_figure(result: ImportanceResult):
     """One panel per measure: node size by the measure, colour by the club the member joined."""
     from esc_course.graphs.plot import importance_figure as draw
 
-    return draw(result.adjacency, result.positions, result.measures, result.groups)
+    return draw(result.adjacency, result.positions, result.measures, result.groups, result.names)
 
 
 # -- 3. PageRank by power iteration ---------------------------------------------------------------------------

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 import labs
-
 from esc_course.config import quick_variant
 from esc_course.graphs import karate_club
 from labs import week09_graphs
@@ -149,3 +148,27 @@ def test_each_training_run_checkpoints_into_its_own_named_folder(tmp_path):
                                                    karate_epochs=5), out=tmp_path)  # resumes the finished runs
     assert again.tables["sbm"] == result.tables["sbm"] and again.tables["karate_gcn"] == result.tables["karate_gcn"]
     assert set(result.captions) >= set(result.figures)
+
+
+def test_node_labels_fit_inside_their_nodes(quick):
+    """Every id drawn inside a node is narrower than the node's marker; ids of nodes too small sit beside them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = quick.figures["karate_importance"]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    inside = beside = 0
+    for ax in fig.axes:
+        nodes = ax.collections[1]  # 0: the edges, 1: the node markers
+        diameters = (nodes.get_sizes() ** 0.5) * fig.dpi / 72  # marker area in points^2 -> diameter in pixels
+        for text in ax.texts:
+            if not text.get_text().isdigit():
+                continue
+            width = text.get_window_extent(renderer).width
+            member = int(text.get_text())
+            if type(text).__name__ == "Annotation":
+                beside += 1
+            else:
+                inside += 1
+                assert width <= diameters[member], (ax.get_title(), member, width, diameters[member])
+    assert inside + beside == 4 * 34 and inside > 3 * 34
