@@ -181,7 +181,7 @@ def test_the_korean_explanation_the_notebook_prints_holds(quick_mode):
     u, m = result.unseen, result.metrics
     assert u["unseen_fraction"] > 0.05  # 8.3 %: 30 of 360 validation characters
     assert u["model_loss_seen"] < u["unigram_loss_seen"] - 0.1  # the model is better on what it has seen
-    assert u["model_loss_unseen"] > u["unigram_loss_unseen"] + 2  # and far worse on the characters it never saw
+    assert u["model_loss_unseen"] > max(10.0, u["unigram_loss_unseen"] + 2)  # "loses over 10 nats on each"
     assert m["lm_train_loss"] < m["lm_val_loss"] - 1.5  # memorises the poems
     assert abs(m["lm_val_loss"] - m["lm_unigram_val_loss"]) < 0.5  # "similar to or worse than" the baseline
     overall = (1 - u["unseen_fraction"]) * u["model_loss_seen"] + u["unseen_fraction"] * u["model_loss_unseen"]
