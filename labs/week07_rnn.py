@@ -491,10 +491,13 @@ def language_model_study(text: str, *, cell: str = "lstm", embed: int = 64, hidd
 
 def language_model_figure(result: LanguageModelResult):
     """Training and validation loss (nats/char) per epoch, with the unigram baseline on the validation panel."""
+    from matplotlib.ticker import MaxNLocator
+
     from esc_course.viz import history_figure
 
     fig = history_figure({"char LM": result.history}, keys=("train_loss", "val_loss"))
     for ax in fig.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.axhline(result.metrics["lm_unigram_val_loss"], color="k", ls="--", lw=1, label="unigram (val)")
         ax.set_ylabel(f"{ax.get_ylabel()} (nats/char)")
         ax.legend(fontsize=8)

@@ -280,11 +280,15 @@ def pretrain_study(sources: dict[str, Task], *, backbone: str = "small_resnet", 
 
 def pretraining_figure(result: PretrainResult):
     """Training loss and accuracy per epoch on each source task."""
+    from matplotlib.ticker import MaxNLocator
+
     from esc_course.viz import history_figure
 
     fig = history_figure(result.histories, keys=("train_loss", "train_accuracy"))
     fig.axes[0].set_title("pretraining: training loss")
     fig.axes[1].set_title("pretraining: training accuracy")
+    for ax in fig.axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     return fig
 
 
@@ -459,6 +463,37 @@ def cases(table: list[dict], similarity: dict[str, str]) -> list[dict]:
                          "advice_accuracy": measured.get(follows), "best_strategy": best,
                          "best_accuracy": measured[best], "scratch_accuracy": measured["scratch"]})
     return rows
+
+
+def slide_claims(result: TransferResult) -> list[dict]:
+    """The notebook's reading of the four cases, each checked on the measured accuracies: {"case", "claim",
+    "holds", "numbers"}. Needs the sources "similar" and "different" (the lab's own pretraining)."""
+    little, lot = result.sizes[0], result.sizes[-1]
+
+    def acc(source, strategy, n):
+        return result.accuracy(source, strategy, n)
+
+    lp_little, scratch_little = acc("similar", "linear_probe", little), acc("none", "scratch", little)
+    tuned_lot = max(acc("similar", "partial_finetune", lot), acc("similar", "full_finetune", lot))
+    lp_lot = acc("similar", "linear_probe", lot)
+    diff_little = max(acc("different", s, little) for s in STRATEGIES[:-1])
+    diff_full_lot, scratch_lot = acc("different", "full_finetune", lot), acc("none", "scratch", lot)
+    diff_lp_lot = acc("different", "linear_probe", lot)
+    return [
+        {"case": f"similar, little ({little})", "claim": "a linear probe on the frozen features beats training "
+         "from scratch by more than 0.1", "holds": lp_little > scratch_little + 0.1,
+         "numbers": f"linear_probe {lp_little:.3f} vs scratch {scratch_little:.3f}"},
+        {"case": f"similar, a lot ({lot})", "claim": "fine-tuning layers beats the linear probe",
+         "holds": tuned_lot > lp_lot, "numbers": f"best fine-tuning {tuned_lot:.3f} vs linear_probe {lp_lot:.3f}"},
+        {"case": f"different, little ({little})", "claim": "no strategy reaches what the similar source's linear "
+         "probe gets", "holds": diff_little < lp_little,
+         "numbers": f"best from digits {diff_little:.3f} vs similar linear_probe {lp_little:.3f}"},
+        {"case": f"different, a lot ({lot})", "claim": "many layers must learn: full fine-tuning beats the "
+         "linear probe by more than 0.05 and is no worse than scratch (by at most 0.05)",
+         "holds": diff_full_lot > diff_lp_lot + 0.05 and diff_full_lot >= scratch_lot - 0.05,
+         "numbers": f"full_finetune {diff_full_lot:.3f} vs linear_probe {diff_lp_lot:.3f}, "
+                    f"scratch {scratch_lot:.3f}"},
+    ]
 
 
 def accuracy_figure(result: TransferResult, target_name: str = "the target"):
