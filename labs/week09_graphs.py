@@ -373,8 +373,9 @@ def training_figure(histories: dict[str, dict], title: str):
 
     fig = history_figure(histories, keys=("train_loss", "val_accuracy"))
     loss_ax, acc_ax = fig.axes
-    loss_ax.set(title=f"{title}: training loss (labelled nodes)", ylabel="cross-entropy")
-    acc_ax.set(title=f"{title}: accuracy (unlabelled nodes)", ylabel="accuracy")
+    loss_ax.set(title="training loss (labelled nodes)", ylabel="cross-entropy")
+    acc_ax.set(title="accuracy (unlabelled nodes)", ylabel="accuracy")
+    fig.suptitle(title)
     return fig
 
 
