@@ -356,11 +356,14 @@ def clipping_study(data: SequenceSplit, *, explode_gain: float = 1.5, lr: float 
 
 def clipping_figure(result: ClippingResult):
     """Training MSE per epoch (log scale) of the exploding RNN without and with clipping."""
+    from matplotlib.ticker import MaxNLocator
+
     from esc_course.viz import history_figure
 
     fig = history_figure(result.histories, keys=("train_loss",), log_y=True,
-                         title="Exploding RNN: SGD with and without clipping")
-    fig.axes[0].set_ylabel("training MSE (log scale; a line ends where the loss became NaN/inf)", fontsize=8)
+                         title="Exploding RNN under SGD\n(a line ends where the loss became NaN)")
+    fig.axes[0].set_ylabel("training MSE (log scale)")
+    fig.axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     return fig
 
 
