@@ -94,17 +94,22 @@ class LastPosition(nn.Module):
         return self.model(ids)[:, -1]
 
 
-def recurrent_lm(cell: str, vocab_size: int, budget: int, embed_dim: int) -> CharLM:
-    """A recurrent language model (week 7's CharLM) whose hidden size brings it closest to ``budget`` parameters."""
+def recurrent_lm(cell: str, vocab, budget: int, embed_dim: int) -> CharLM:
+    """A recurrent language model (week 7's CharLM; ``vocab`` a CharVocab or a number of token ids) whose hidden
+    size brings it closest to ``budget`` parameters."""
+    vocab_size = vocab if isinstance(vocab, int) else len(vocab)
+
     def size(h: int) -> int:  # embedding + recurrent layer + output layer
         return vocab_size * embed_dim + recurrent_parameters(cell, embed_dim, h) + h * vocab_size + vocab_size
     best = min(range(1, 2049), key=lambda h: abs(size(h) - budget))
-    return CharLM(range(vocab_size), embed_dim=embed_dim, hidden_size=best, cell=cell)  # it reads len(vocab) only
+    return CharLM(vocab, embed_dim=embed_dim, hidden_size=best, cell=cell)
 
 
-def build_model(kind: str, vocab_size: int, context: int, *, d_model: int, n_heads: int, n_layers: int,
+def build_model(kind: str, vocab, context: int, *, d_model: int, n_heads: int, n_layers: int,
                 positions: str = "learned", budget: int | None = None) -> nn.Module:
-    """'transformer', or 'lstm'/'gru' sized to ``budget`` parameters (default: the Transformer's)."""
+    """'transformer', or 'lstm'/'gru' sized to ``budget`` parameters (default: the Transformer's); ``vocab`` is a
+    number of token ids or a CharVocab."""
+    vocab_size = vocab if isinstance(vocab, int) else len(vocab)
     if kind == "transformer":
         return TransformerLM(vocab_size, context=context, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
                              positions=positions)
@@ -113,7 +118,7 @@ def build_model(kind: str, vocab_size: int, context: int, *, d_model: int, n_hea
     if budget is None:
         budget = count_parameters(build_model("transformer", vocab_size, context, d_model=d_model, n_heads=n_heads,
                                               n_layers=n_layers, positions=positions))
-    return recurrent_lm(kind, vocab_size, budget, embed_dim=d_model)
+    return recurrent_lm(kind, vocab, budget, embed_dim=d_model)
 
 
 def _train_answer(model: nn.Module, x, y, xv, yv, *, epochs: int, batch_size: int, lr: float, seed: int, device,
@@ -311,7 +316,6 @@ def _sample(model: nn.Module, vocab: CharVocab, prompt: str, n: int, seed: int) 
     g = torch.Generator().manual_seed(seed)
     if isinstance(model, TransformerLM):
         return vocab.decode(model.generate(vocab.encode(prompt), n, temperature=0.8, generator=g))
-    model.vocab = vocab
     return model.sample(prompt, n, temperature=0.8, generator=g)
 
 
@@ -333,7 +337,7 @@ def lm_study(*, corpora=("english", "korean"), context: int = 64, d_model: int =
         budget = None
         for kind in ("transformer", "lstm"):
             seed_everything(seed)
-            model = build_model(kind, len(vocab), context, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
+            model = build_model(kind, vocab, context, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
                                 budget=budget)
             budget = budget or count_parameters(model)
             train = TensorLoader(x, y, batch_size=batch_size, device=device,
