@@ -136,6 +136,9 @@ def training_study(data, *, models: tuple[str, ...] = MODELS, epochs: int = 20, 
     trained, histories, rows = {}, {}, []
     for name in dict.fromkeys(models):
         seed_everything(seed)  # the same initial randomness for every model
+        generator = getattr(data.train, "generator", None)
+        if generator is not None:  # and the same batch order, however many runs came before
+            generator.manual_seed(seed)
         model = make_model(name, in_channels=info.channels, num_classes=info.num_classes, image_size=info.size,
                            batch_norm=batch_norm).to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)

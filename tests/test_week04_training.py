@@ -179,3 +179,24 @@ def test_bad_study_arguments_name_the_argument(digits):
         lab.init_study(digits, activations=("sigmoid",), device="cpu")
     with pytest.raises(ValueError, match="unknown init scheme 'kaiming'"):
         lab.activation_study(digits, activations=("relu",), init="kaiming", device="cpu")
+
+
+def test_the_claims_the_notebook_states_hold(result):
+    rows = {(r["activation"], r["init"]): r for r in result.tables["init"]}
+    for act in ("tanh", "relu"):   # N(0, 0.01^2): activations and gradients vanish (ten-thousandfold or more)
+        r = rows[(act, "normal_0.01")]
+        assert r["verdict"] == "vanishes" and r["last_act_std"] < 1e-4 and r["grad_growth"] < 1e-4
+    sat = rows[("tanh", "normal_1")]   # saturated, and the gradient GROWS on its way back; no learning
+    assert sat["verdict"] == "saturates" and sat["last_saturated"] > 0.5 and sat["grad_growth"] > 10
+    assert sat["test_accuracy"] < 0.2
+    boom = rows[("relu", "normal_1")]
+    assert boom["verdict"] == "explodes" and boom["diverged"] and boom["test_accuracy"] is None
+    assert rows[("tanh", "xavier")]["verdict"] == rows[("relu", "he")]["verdict"] == "healthy"
+    assert rows[("relu", "xavier")]["verdict"] == "shrinks"
+    assert not any(r["diverged"] for r in result.tables["activations"])   # quick: nothing to report as diverged
+    relu = next(r for r in result.tables["activations"] if r["activation"] == "relu")
+    assert 0.3 < relu["mean_saturated"] < 0.7                             # "about half"
+    m = result.metrics
+    for key in ("loss_range", "grad_change_max", "beta"):                 # "bn is smaller" on all three
+        assert m[f"bn_mean_{key}"] < m[f"plain_mean_{key}"], key
+    assert 0.1 + 0.3 < m["noisy_bn_accuracy"] < m["bn_accuracy"]          # far above chance, behind BN in quick
