@@ -571,12 +571,12 @@ def learning_rate_figure(result: LearningRateResult):
     axes[0].set_xticks(lrs, [f"{lr:g}" for lr in lrs])
     axes[0].minorticks_off()
     axes[0].legend(fontsize=8, loc="lower left")
-    colours = colormaps["plasma"]
+    colours = colormaps["tab10"]   # distinct colours, one per learning rate
     for (name, lr), run in result.runs.items():
         losses = run.history.get("train_loss")
         if losses:
             axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == "bn" else "--",
-                         color=colours(lrs.index(lr) / max(len(lrs), 2)), label=f"{name} lr={lr:g}")
+                         color=colours(lrs.index(lr) % 10), label=f"{name} lr={lr:g}")
     axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="training loss per run")
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     for ax in axes:
