@@ -195,9 +195,10 @@ def prediction_study(model: nn.Module, data) -> Predictions:
     """``model``'s predictions on the whole test split of ``data`` (a DataSplits), kept on the CPU."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     xs, ys, ps = [], [], []
     for x, y in data.test:
-        ps.append(model(x).argmax(1).cpu())
+        ps.append(model(x.to(device)).argmax(1).cpu())
         xs.append(x.cpu())
         ys.append(y.cpu())
     model.train(was_training)
