@@ -10,6 +10,7 @@
     esc-course verify BUNDLE...            every check a bundle must pass, before anything is extracted
     esc-course leaderboard DIR [--lab LAB] [--reevaluate]   rank the valid bundles, list the rejected ones
     esc-course draw --from FILE|--names a,b,c [--groups] [--seed S] [--history FILE]   who presents
+    esc-course exercises [--week N] [--check FILE]   the exercises; check your functions (runs your code)
 """
 
 from __future__ import annotations
@@ -284,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="mnist, fashion_mnist or cifar10")
     p.add_argument("--root", help="data folder (default: $ESC_DATA, else the checkout's data/)")
     p.set_defaults(func=cmd_data_fetch)
+
+    from esc_course.exercises.command import add_parser as add_exercises_parser
+
+    add_exercises_parser(sub)
     return parser
 
 

@@ -6,24 +6,31 @@ from-scratch code.
     check("week06.adam_step", adam_step)      # -> CheckResult: .passed, .message; shown as HTML in a notebook
 
 Ids are ``weekNN.name``; ``name`` is the function the student defines. A new week adds its module to MODULES.
+Importing this package loads no torch (the CLI's --help imports it); the catalogue loads on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from esc_course.exercises.core import Case, CaseResult, CheckResult, Exercise, run_check
-
 # the topic modules, in week order; each holds EXERCISES (a week's exercises live in one module)
 MODULES = ("backprop", "losses", "conv", "norm", "regularization", "optimizers", "rnn", "transfer", "graphs")
 
-_CATALOG: dict[str, Exercise] | None = None
+_CATALOG: dict | None = None  # id -> Exercise, loaded on first use
 
 
-def _load() -> dict[str, Exercise]:
+def __getattr__(name: str):
+    if name in ("Case", "CaseResult", "CheckResult", "Exercise", "run_check"):
+        from esc_course.exercises import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _load() -> dict:
     global _CATALOG
     if _CATALOG is None:
-        found: dict[str, Exercise] = {}
+        found: dict = {}
         for module in MODULES:
             for ex in importlib.import_module(f"esc_course.exercises.{module}").EXERCISES:
                 if ex.id in found:
@@ -33,7 +40,7 @@ def _load() -> dict[str, Exercise]:
     return _CATALOG
 
 
-def catalog(week: int | None = None) -> list[Exercise]:
+def catalog(week: int | None = None) -> list:
     """Every exercise (sorted by id), or one week's."""
     exercises = list(_load().values())
     if week is None:
@@ -50,7 +57,7 @@ def weeks() -> list[int]:
     return sorted({ex.week for ex in _load().values()})
 
 
-def get(exercise_id: str) -> Exercise:
+def get(exercise_id: str):
     """The exercise with this id; an unknown id raises a ValueError listing the valid ones."""
     table = _load()
     if exercise_id not in table:
@@ -58,8 +65,11 @@ def get(exercise_id: str) -> Exercise:
     return table[exercise_id]
 
 
-def check(exercise_id: str, fn) -> CheckResult:
-    """Run ``fn`` on every case of the exercise; a wrong answer of any kind is a failed result, never an error."""
+def check(exercise_id: str, fn):
+    """Run ``fn`` on every case of the exercise and return a CheckResult (.passed, .message); a wrong answer of
+    any kind (an exception, a wrong shape, dtype or device, a NaN, a stub) is a failed result, never an error."""
+    from esc_course.exercises.core import run_check
+
     return run_check(get(exercise_id), fn)
 
 
