@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-TIME_LIMIT = 3.0  # seconds a student's function may run on one check before it counts as stuck
+TIME_LIMIT = 2.0  # seconds one check may take (all its cases) before the student's function counts as stuck
 NOT_IMPLEMENTED = ("아직 구현되지 않았습니다 (not implemented yet): `raise NotImplementedError` 자리에 코드를 "
                    "채우세요 (replace it with your code).")
 
