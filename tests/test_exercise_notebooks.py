@@ -146,3 +146,21 @@ def test_cli_checks_a_file_and_a_notebook(tmp_path):
     assert solved.returncode == 0 and "exercises passed: 3/3" in solved.stdout
     missing = _cli("--check", str(tmp_path / "nope.py"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_tool_writes_sections_and_leaves_a_week_without_exercises_alone(tmp_path, capsys):
+    from tools.exercise_cells import main
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# attention")]
+    later, week6 = tmp_path / "week10_transformer.ipynb", tmp_path / "week06_optimizers.ipynb"
+    nbformat.write(nb, later)
+    nbformat.write(nb, week6)
+    before = later.read_bytes(), week6.read_bytes()
+    assert main([str(later), str(week6), "--solutions", str(tmp_path / "sol")]) == 0
+    assert (later.read_bytes(), week6.read_bytes()) == before  # solutions go to the copy only
+    assert "has no exercises yet" in capsys.readouterr().out
+    assert "m_hat" in (tmp_path / "sol" / "week06_optimizers.ipynb").read_text(encoding="utf-8")
+    assert main([str(week6)]) == 0
+    tags = [c.metadata.get("tags", []) for c in nbformat.read(week6, as_version=4).cells]
+    assert tags[0] == [] and sum("exercise-stub" in t for t in tags) == 3
