@@ -372,6 +372,7 @@ def test_result_display_names_case_shapes_and_hint():
     html = result._repr_html_()
     assert "t = 1 from m = v = 0 (bias correction)" in html and "param=tensor(3, 4) float32" in html
     assert "편향 보정(bias correction)" in html and "max relative error" in html and "expected" in html
+    assert "✗ t = 10, lr 0.01" in html  # every case's verdict, the failing ones marked
     assert str(result) == result.message == repr(result) and not result
     ok = check("week06.adam_step", get("week06.adam_step").solution)
     assert ok and "✓" in ok._repr_html_()

@@ -114,9 +114,12 @@ class CheckResult:
     def _repr_html_(self) -> str:
         color = "#1a7f37" if self.passed else "#cf222e"
         lines = html.escape(self.message).split("\n")
-        head, rest = lines[0], "<br>".join(lines[1:])
+        head, rest = lines[0], "<br>".join(line for line in lines[1:] if not line.startswith("also failed: "))
+        cases = " &middot; ".join(f'<span style="color:{"#1a7f37" if c.passed else "#cf222e"}">'
+                                  f'{"✓" if c.passed else "✗"} {html.escape(c.name)}</span>' for c in self.cases)
         return (f'<div style="border-left:4px solid {color};padding:4px 10px;font-family:monospace">'
-                f'<b style="color:{color}">{head}</b>{"<br>" + rest if rest else ""}</div>')
+                f'<b style="color:{color}">{head}</b>{"<br>" + rest if rest else ""}'
+                f'{"<br><small>cases: " + cases + "</small>" if cases and not self.passed else ""}</div>')
 
 
 # -- describing values ------------------------------------------------------------------------------------------
