@@ -319,6 +319,10 @@ def test_mistakes_fail_naming_their_case(ex_id):
 
 
 # -- what a wrong answer can be: never an exception out of check() ---------------------------------------------
+def _conv_recursive(*a):
+    return _conv_recursive(*a)
+
+
 def _conv_ref(*a):
     return get("week03.conv2d").solution(*a)
 
@@ -331,6 +335,8 @@ WRONG_KINDS = [
     ("another device", lambda *a: _conv_ref(*a).to("meta"), "is on device meta, expected cpu"),
     ("a wrong return type", lambda *a: _conv_ref(*a).tolist(), "expected a torch.Tensor, got list"),
     ("None", lambda *a: None, "expected a torch.Tensor, got NoneType"),
+    ("exit()", lambda *a: exit(3), "called exit() / sys.exit(3)"),
+    ("endless recursion", lambda *a: _conv_recursive(*a), "RecursionError"),
     ("not a function", 42, "expected a function"),
 ]
 

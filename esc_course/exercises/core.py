@@ -285,6 +285,8 @@ def run_check(ex: Exercise, fn: Any, time_limit: float = TIME_LIMIT) -> CheckRes
                         break
                     except WrongAnswer as err:
                         problem = str(err)
+                    except SystemExit as err:  # exit() in a notebook would print a traceback-like notice
+                        problem = f"called exit() / sys.exit({err.code!r}); return a value instead"
                     except RecursionError:
                         problem = "RecursionError: the function calls itself without end"
                     except Exception as err:  # noqa: BLE001 - any error of the student's code is a failed case
