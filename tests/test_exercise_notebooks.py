@@ -144,6 +144,20 @@ def test_cli_checks_a_file_and_a_notebook(tmp_path):
     assert _cli("--solutions", str(ROOT / "notebooks" / "week04_training.ipynb"), "--out", str(out)).returncode == 0
     solved = _cli("--check", str(out), "--week", "4")
     assert solved.returncode == 0 and "exercises passed: 3/3" in solved.stdout
+    plain = tmp_path / "untagged.ipynb"  # a student's own notebook: the cells that define an exercise's function
+    plain.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": {}, "source": ["%matplotlib inline\n", "def relu_backward(x, g):\n", "    return g\n",
+                                                         "raise SystemExit"]},
+        {"cell_type": "code", "metadata": {}, "source": ["import torch\n", "def l2_penalty(params):\n",
+                                                         "    return sum((p ** 2).sum() for p in params)\n"]}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    res = _cli("--check", str(plain), "--week", "5")
+    status = {line.split()[1]: line.split()[2] for line in res.stdout.splitlines() if line.startswith("05 ")}
+    assert status["week05.l2_penalty"] == "passed" and status["week05.inverted_dropout"] == "missing", res.stdout
+    assert "warning: untagged.ipynb cell 0: SystemExit" in res.stderr
+    (tmp_path / "broken.ipynb").write_text("not json", encoding="utf-8")
+    broken = _cli("--check", str(tmp_path / "broken.ipynb"))
+    assert broken.returncode == 2 and "not a Jupyter notebook" in broken.stderr
     missing = _cli("--check", str(tmp_path / "nope.py"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
 

@@ -86,4 +86,7 @@ def _write(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ImportError as err:  # nbformat comes with Jupyter and the dev extra
+        print(f"error: writing notebooks needs nbformat ({err}); pip install nbformat", file=sys.stderr)
+        return 2
     return 0

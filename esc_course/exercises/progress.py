@@ -30,16 +30,21 @@ class Row:
 
 def _notebook_code(path: Path) -> list[str]:
     """The code of a notebook's exercise stubs (tagged cells); without tags, the code cells that define a
-    function of an exercise's name. IPython magics and shell lines are left out."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
+    function of an exercise's name. IPython magics and shell lines are left out. Plain JSON: no Jupyter needed."""
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells")
+    except (ValueError, AttributeError):
+        cells = None
+    if not isinstance(cells, list):
+        raise ValueError(f"--check: {str(path)!r} is not a Jupyter notebook (no 'cells' list in its JSON)")
+    code = [c for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
+    for c in code:
+        c["source"] = "".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
     names = tuple(f"def {ex.name}(" for ex in catalog())
-    tagged = [c for c in nb.cells if c.cell_type == "code" and is_exercise_cell(c)
-              and "exercise-stub" in c.metadata.get("tags", [])]
-    cells = tagged or [c for c in nb.cells if c.cell_type == "code" and any(n in c.source for n in names)]
-    return ["\n".join(line for line in c.source.split("\n") if not line.lstrip().startswith(("%", "!")))
-            for c in cells]
+    tagged = [c for c in code if is_exercise_cell(c) and "exercise-stub" in c.get("metadata", {}).get("tags", [])]
+    chosen = tagged or [c for c in code if any(n in c["source"] for n in names)]
+    return ["\n".join(line for line in c["source"].split("\n") if not line.lstrip().startswith(("%", "!")))
+            for c in chosen]
 
 
 def load_functions(path: str | Path) -> tuple[dict, list[str]]:
@@ -56,7 +61,7 @@ def load_functions(path: str | Path) -> tuple[dict, list[str]]:
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # the student's prints and check() calls stay quiet
                 exec(compile(code, f"{path.name}[{i}]" if len(chunks) > 1 else str(path), "exec"), namespace)
-        except Exception as err:  # noqa: BLE001 - a broken cell is reported, the other functions still checked
+        except (Exception, SystemExit) as err:  # noqa: BLE001 - reported; the other functions are still checked
             errors.append(f"{path.name}{f' cell {i}' if len(chunks) > 1 else ''}: {type(err).__name__}: {err}")
     return namespace, errors
 
