@@ -78,9 +78,27 @@ def _section_notebook(tmp_path, solutions: bool) -> Path:
         if solutions:
             path = write_section(path, solutions=True, out=tmp_path / f"solutions-{path.name}")
         nb.cells += _exercise_cells(nbformat.read(path, as_version=4))
+    if not solutions:  # wrong answers of every kind, shown the way a student's are; the last one never returns
+        nb.cells.append(nbformat.v4.new_code_cell(WRONG_ANSWERS))
     out = tmp_path / f"exercises-{'solutions' if solutions else 'stubs'}.ipynb"
     nbformat.write(nb, out)
     return out
+
+
+WRONG_ANSWERS = """import sys
+
+from esc_course.exercises import check
+
+
+def forever(*args):
+    while True:
+        pass
+
+
+for wrong in (lambda *a: 1 / 0, lambda *a: None, lambda *a: torch.zeros(1), lambda *a: torch.full((1, 1, 3, 3), float("nan")),
+              lambda *a: sys.exit(1), forever):
+    display(check("week03.conv2d", wrong))
+"""
 
 
 def _check_outputs(nb) -> list[str]:
@@ -100,6 +118,12 @@ def test_exercise_cells_in_a_real_kernel(tmp_path, solutions):
     assert not run_notebook.problems(nb)
     texts = _check_outputs(nb)
     assert len(texts) == len(catalog())
+    if not solutions:
+        shown = ["".join(o["data"]["text/plain"]) for o in nb.cells[-1].outputs if o.output_type == "display_data"]
+        assert [s.split(": ", 1)[0] for s in shown] == ["✗ week03.conv2d"] * 6, shown
+        for text, words in zip(shown, ["raised ZeroDivisionError", "got NoneType", "has shape (1,)", "has NaN",
+                                       "called exit()", "too slow"]):
+            assert words in text, text
     for text in texts:
         if solutions:
             assert text.startswith("✓") and "cases passed" in text, text

@@ -61,6 +61,8 @@ def _l2_cases() -> list[Case]:
              "1 + 4 + 9 = 14: 제곱(square)의 합."),
         case("one tensor, odd shape (5, 3)", [randn(5, 3, seed=3)]),
         case("zeros", [torch.zeros(2, 2), torch.zeros(3)]),
+        case("float64", [randn(4, 2, seed=4, dtype=torch.float64), randn(3, seed=5, dtype=torch.float64)],
+             "float64 파라미터면 결과도 float64 입니다 (keep the dtype)."),
     ]
 
 

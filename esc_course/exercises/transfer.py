@@ -61,6 +61,7 @@ def _topk_cases() -> list[Case]:
         case("k = C: always right", randn(5, 4, seed=1), torch.tensor([0, 1, 2, 3, 0]), 4),
         case("batch 1, k = 3 of 10", randn(1, 10, seed=2), torch.tensor([7]), 3),
         case("odd sizes 9x7, k = 3", randn(9, 7, seed=3), torch.tensor([0, 6, 2, 3, 4, 5, 1, 1, 2]), 3),
+        case("float64, k = 2", randn(6, 3, seed=4, dtype=torch.float64), torch.tensor([0, 1, 2, 0, 1, 2]), 2),
     ]
 
 
