@@ -67,7 +67,7 @@ class Config:
     lm_d_model: int = 64            # Transformer width (the LSTM's hidden size is matched to its parameter count)
     lm_layers: int = 2              # Transformer blocks
     lm_epochs: int = 30             # passes over the training windows (when lm_seconds is 0)
-    lm_seconds: float = 0.0         # > 0: train each model for this wall time instead (equal training time)
+    lm_seconds: float = 20.0        # > 0: train each model for this wall time (equal time); 0: lm_epochs each
     lm_lr: float = 0.003            # Adam step size
     # the cost of attention
     cost_lengths: tuple[int, ...] = (64, 128, 256, 512, 1024)  # context lengths T timed
@@ -79,8 +79,8 @@ class Config:
 
 QUICK = dict(recall_lengths=(8, 32), recall_models=("transformer", "lstm"), recall_train=2048, recall_val=500,
              recall_epochs=6, positions_epochs=6,
-             lm_corpora=("english",), lm_context=32, lm_d_model=32, lm_epochs=3, cost_lengths=(64, 128, 256),
-             cost_repeats=3)
+             lm_corpora=("english",), lm_context=32, lm_d_model=32, lm_epochs=3, lm_seconds=0.0,
+             cost_lengths=(64, 128, 256), cost_repeats=3)
 
 
 class LastPosition(nn.Module):
@@ -320,7 +320,7 @@ def _sample(model: nn.Module, vocab: CharVocab, prompt: str, n: int, seed: int) 
 
 
 def lm_study(*, corpora=("english", "korean"), context: int = 64, d_model: int = 64, n_layers: int = 2,
-             n_heads: int = 4, epochs: int = 30, seconds: float = 0.0, batch_size: int = 32, lr: float = 0.003,
+             n_heads: int = 4, epochs: int = 30, seconds: float = 20.0, batch_size: int = 32, lr: float = 0.003,
              val_fraction: float = 0.1, seed: int = 0, device=None,
              checkpoint_dir: Path | None = None) -> LMResult:
     """Next-character validation loss (nats per character; the uniform guess is ln(vocab), the unigram guess the

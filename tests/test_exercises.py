@@ -32,9 +32,9 @@ def compiled(ex, source):
     return namespace[ex.name]
 
 
-def test_catalog_covers_weeks_1_to_9_with_the_fixed_signatures():
-    assert len(catalog()) >= 27
-    for week in range(1, 10):
+def test_catalog_covers_weeks_1_to_10_with_the_fixed_signatures():
+    assert len(catalog()) >= 30
+    for week in range(1, 11):
         assert len(catalog(week)) >= 3, week
     for ex in catalog():
         assert ex.id == f"week{ex.week:02d}.{ex.name}" and ex.statement_ko and ex.statement_en and ex.hint
@@ -296,6 +296,20 @@ MISTAKES = {
     ],
     "week09.gcn_normalize": [
         (lambda a: _gcn_hat(a, loops=False), "path 0-1-2"), (lambda a: _gcn_hat(a, kind="rw"), "star"),
+    ],
+    "week10.causal_mask": [
+        (lambda t: torch.ones(t, t, dtype=torch.bool).triu(), "t = 2"),
+        (lambda t: torch.ones(t, t, dtype=torch.bool).tril(-1), "t = 1"),
+    ],
+    "week10.scaled_dot_product_attention": [
+        (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m, scale=1.0), "scaled by sqrt(d)"),
+        (lambda q, k, v, m: (q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5).softmax(-2) @ v, "softmax over keys"),
+        (lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=None if m is None else ~m.tril(-1)),
+         "causal mask"),
+    ],
+    "week10.split_heads": [
+        (lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h), "B=1, T=3, E=4, 2 heads"),
+        (lambda x, h: x.reshape(x.shape[0], x.shape[1], h, -1), "one head"),
     ],
     "week09.gcn_layer": [
         (lambda a, x, w: _gcn_hat(a) @ x @ w, "path of 4"), (lambda a, x, w: torch.relu(a @ x @ w), "path of 4"),

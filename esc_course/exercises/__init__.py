@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib
 
 # the topic modules, in week order; each holds EXERCISES (a week's exercises live in one module)
-MODULES = ("backprop", "losses", "conv", "norm", "regularization", "optimizers", "rnn", "transfer", "graphs")
+MODULES = ("backprop", "losses", "conv", "norm", "regularization", "optimizers", "rnn", "transfer", "graphs",
+           "attention")
 
 _CATALOG: dict | None = None  # id -> Exercise, loaded on first use
 
