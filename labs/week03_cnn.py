@@ -408,6 +408,6 @@ def misclassified_figure(preds: Predictions, limit: int = 16):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("cnn"))

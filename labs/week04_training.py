@@ -815,6 +815,6 @@ def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResu
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("training"))

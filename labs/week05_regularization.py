@@ -697,6 +697,6 @@ def weight_decay_figure(result: WeightDecayResult):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("regularization"))

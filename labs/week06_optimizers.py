@@ -586,6 +586,6 @@ def wilson_figure(result: WilsonResult):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("optimizers"))

@@ -514,6 +514,6 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("transformer"))

@@ -15,14 +15,19 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from esc_course.course import leaderboard as lb
-from esc_course.course.reevaluate import reevaluate, save_heldout, supports
+from esc_course.course.bundle import LabSpec
+from esc_course.course.reevaluate import reevaluate, supports
 from esc_course.course.submit import build_bundle
+from esc_course.data.heldout import save_heldout
 from esc_course.data.toy import xor
+from esc_course.lab import spec
 from labs import week01_xor
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = dict(quick=True, restarts=0, value_steps=10)  # the lab's quick mode, without the parts ranking ignores
 T0, T1, T2 = "2026-03-02T09:00:00+09:00", "2026-03-02T10:00:00+09:00", "2026-03-02T11:00:00+09:00"
+
+XOR = spec("xor")
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +52,12 @@ def cheat_run(run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def folder(run, cheat_run, tmp_path_factory) -> Path:
     subs = tmp_path_factory.mktemp("submissions")
-    old = build_bundle(group="team-a", members="Kim,Lee", lab="xor", run_dir=run, out_dir=subs, created=T0)
+    old = build_bundle(group="team-a", members="Kim,Lee", lab=XOR, run_dir=run, out_dir=subs, created=T0)
     old.rename(subs / "early-week01_xor-team-a.zip")  # the group's first try, superseded by its later one
-    build_bundle(group="team-a", members="Kim,Lee", lab="xor", run_dir=run, out_dir=subs, created=T2)
-    build_bundle(group="team-b", members="Park", lab="xor", run_dir=run, out_dir=subs, created=T1)
-    build_bundle(group="team-c", members="Choi", lab="xor", run_dir=cheat_run, out_dir=subs, created=T0)
-    tampered = build_bundle(group="team-d", members="Jung", lab="xor", run_dir=run, out_dir=subs, created=T0)
+    build_bundle(group="team-a", members="Kim,Lee", lab=XOR, run_dir=run, out_dir=subs, created=T2)
+    build_bundle(group="team-b", members="Park", lab=XOR, run_dir=run, out_dir=subs, created=T1)
+    build_bundle(group="team-c", members="Choi", lab=XOR, run_dir=cheat_run, out_dir=subs, created=T0)
+    tampered = build_bundle(group="team-d", members="Jung", lab=XOR, run_dir=run, out_dir=subs, created=T0)
     with zipfile.ZipFile(tampered) as zf:
         files = {n: zf.read(n) for n in zf.namelist()}
     files["figures/loss_curves.png"] += b"edited"
@@ -71,7 +76,7 @@ def rejected(board) -> dict[str, str]:
 
 
 def test_claimed_metrics_rank_with_ties_broken_by_submission_time(folder):
-    board = lb.collect(folder)
+    board = lb.collect(folder, spec=spec)
     assert ranked(board) == ["team-c", "team-b", "team-a"]  # all claim 1.0: the earliest first
     assert [e.rank for e in board.boards["xor"].ranked] == [1, 2, 3]
     assert board.boards["xor"].metric == "mlp_accuracy" and board.boards["xor"].mode == "max"
@@ -83,7 +88,7 @@ def test_claimed_metrics_rank_with_ties_broken_by_submission_time(folder):
 
 
 def test_reevaluation_measures_the_weights_and_exposes_a_false_claim(folder):
-    board = lb.collect(folder, reevaluate=True)
+    board = lb.collect(folder, reevaluate=True, spec=spec)
     entries = {e.group: e for e in board.boards["xor"].ranked}
     assert ranked(board) == ["team-b", "team-a", "team-c"]  # ranked by what was measured
     assert entries["team-a"].measured == 1.0 and lb.check_of(entries["team-a"], board) == "ok"
@@ -91,7 +96,7 @@ def test_reevaluation_measures_the_weights_and_exposes_a_false_claim(folder):
     assert lb.check_of(entries["team-c"], board) == "MISMATCH"
     table = lb.text(board)
     assert "re-measured from the weights" in table and "MISMATCH" in table
-    board = lb.collect(folder, reevaluate=True, metric="mlp_loss", mode="min")  # measured, not in results.json
+    board = lb.collect(folder, reevaluate=True, metric="mlp_loss", mode="min", spec=spec)  # measured, not in results.json
     assert ranked(board) == ["team-b", "team-a", "team-c"]  # lowest loss first; the all-zero weights last
     assert all(e.claimed is None and lb.check_of(e, board) == "not claimed" for e in board.boards["xor"].ranked)
     assert "not claimed" in lb.text(board) and "not claimed" in lb.csv_text(board)
@@ -105,28 +110,28 @@ def test_reevaluation_on_the_organisers_held_out_data(folder, run, tmp_path):
     with torch.no_grad():
         expected = ((model(x).squeeze(-1) > 0).long() == y).float().mean().item()  # computed here, by hand
     assert 0.5 < expected < 1.0  # the noisy clouds are harder than the four corners
-    board = lb.collect(folder, reevaluate=True, data_dir=tmp_path)
+    board = lb.collect(folder, reevaluate=True, data_dir=tmp_path, spec=spec)
     entries = {e.group: e for e in board.boards["xor"].ranked}
     assert entries["team-a"].measured == pytest.approx(expected)
     assert lb.check_of(entries["team-a"], board) == "held-out" and "held-out data" in lb.text(board)
     with pytest.raises(FileNotFoundError, match="missing/xor.safetensors"):
-        lb.collect(folder, reevaluate=True, data_dir=tmp_path / "missing")
+        lb.collect(folder, reevaluate=True, data_dir=tmp_path / "missing", spec=spec)
 
 
 def test_a_bundle_without_weights_cannot_be_reevaluated(run, tmp_path):
     no_weights = tmp_path / "run"
     shutil.copytree(run, no_weights)
     (no_weights / "model.safetensors").unlink()
-    build_bundle(group="team-e", members="Han", lab="xor", run_dir=no_weights, out_dir=tmp_path / "subs")
-    assert ranked(lb.collect(tmp_path / "subs")) == ["team-e"]
-    board = lb.collect(tmp_path / "subs", reevaluate=True)
+    build_bundle(group="team-e", members="Han", lab=XOR, run_dir=no_weights, out_dir=tmp_path / "subs")
+    assert ranked(lb.collect(tmp_path / "subs", spec=spec)) == ["team-e"]
+    board = lb.collect(tmp_path / "subs", reevaluate=True, spec=spec)
     assert board.boards["xor"].ranked == []
     assert "no weights/model.safetensors to re-evaluate" in rejected(board)["week01_xor-team-e.zip"]
 
 
 def test_a_lab_without_the_protocol_is_reported_per_bundle(folder, monkeypatch):
     monkeypatch.delattr(week01_xor, "evaluate_weights")
-    board = lb.collect(folder, reevaluate=True)
+    board = lb.collect(folder, reevaluate=True, spec=spec)
     assert ranked(board) == []
     assert "lab 'xor' cannot re-evaluate weights yet" in rejected(board)["week01_xor-team-b.zip"]
 
@@ -142,27 +147,27 @@ def fake_run(folder: Path, accuracy: float, loss: float) -> Path:
 def test_another_metric_and_direction_can_be_ranked(tmp_path):
     subs = tmp_path / "subs"
     for group, acc, loss, when in [("g1", 0.75, 0.30, T2), ("g2", 1.0, 0.10, T1), ("g3", 1.0, 0.20, T0)]:
-        build_bundle(group=group, members="A", lab="xor", run_dir=fake_run(tmp_path / group, acc, loss),
+        build_bundle(group=group, members="A", lab=XOR, run_dir=fake_run(tmp_path / group, acc, loss),
                      out_dir=subs, created=when)
-    assert ranked(lb.collect(subs)) == ["g3", "g2", "g1"]  # 1.0 (earlier), 1.0, 0.75
-    board = lb.collect(subs, metric="value_mlp_final_loss", mode="min")
+    assert ranked(lb.collect(subs, spec=spec)) == ["g3", "g2", "g1"]  # 1.0 (earlier), 1.0, 0.75
+    board = lb.collect(subs, metric="value_mlp_final_loss", mode="min", spec=spec)
     assert ranked(board) == ["g2", "g3", "g1"]
     assert "value_mlp_final_loss (lower is better)" in lb.text(board)
-    assert ranked(lb.collect(subs, lab="xor", metric="value_mlp_final_loss")) == ["g1", "g3", "g2"]  # max
-    board = lb.collect(subs, metric="no_such_metric")
+    assert ranked(lb.collect(subs, lab="xor", metric="value_mlp_final_loss", spec=spec)) == ["g1", "g3", "g2"]  # max
+    board = lb.collect(subs, metric="no_such_metric", spec=spec)
     assert ranked(board) == [] and all("no finite value of 'no_such_metric'" in r for r in rejected(board).values())
     with pytest.raises(ValueError, match="mode 'best'"):
-        lb.collect(subs, mode="best")
+        lb.collect(subs, mode="best", spec=spec)
     with pytest.raises(ValueError, match="valid labs"):
-        lb.collect(subs, lab="no-such-lab")
+        lb.collect(subs, lab="no-such-lab", spec=spec)
 
 
 def test_markdown_and_csv_are_written_and_safe_for_spreadsheets(tmp_path):
     subs = tmp_path / "subs"
-    build_bundle(group="g1", members="=HYPERLINK(\"http://x\"),a|b", lab="xor",
+    build_bundle(group="g1", members="=HYPERLINK(\"http://x\"),a|b", lab=XOR,
                  run_dir=fake_run(tmp_path / "r1", 1.0, 0.1), out_dir=subs, created=T0)
     (subs / "broken.zip").write_bytes(b"not a zip")
-    md, table = lb.write(lb.collect(subs), tmp_path / "out")
+    md, table = lb.write(lb.collect(subs, spec=spec), tmp_path / "out")
     text = md.read_text()
     assert "## xor: mlp_accuracy (higher is better)" in text and "| 1 | g1 |" in text
     assert "a\\|b" in text and "| broken.zip |" in text
@@ -174,16 +179,17 @@ def test_markdown_and_csv_are_written_and_safe_for_spreadsheets(tmp_path):
 
 def test_the_protocol_refuses_what_does_not_fit(run):
     weights = (run / "model.safetensors").read_bytes()
-    assert supports(week01_xor) and not supports(types.ModuleType("labs.other"))
+    other = LabSpec("other", "week99_other", 99, "accuracy")  # a lab without build_model / evaluate_weights
+    assert supports(XOR) and supports(week01_xor) and not supports(other) and not supports(types.ModuleType("x"))
     with pytest.raises(ValueError, match="defines no build_model and evaluate_weights"):
-        reevaluate(types.ModuleType("labs.other"), {}, weights)
+        reevaluate(other, {}, weights)
     with pytest.raises(ValueError, match="do not fit .*shape mismatch"):
-        reevaluate(week01_xor, {"hidden": 4}, weights)  # trained with hidden=8
+        reevaluate(XOR, {"hidden": 4}, weights)  # trained with hidden=8
     with pytest.raises(ValueError, match="hidden=1000000000"):
-        reevaluate(week01_xor, {"hidden": 10**9}, weights)  # a bundle's config must not exhaust memory
+        reevaluate(XOR, {"hidden": 10**9}, weights)  # a bundle's config must not exhaust memory
     with pytest.raises(ValueError, match="valid"):
-        reevaluate(week01_xor, {"activation": "os.system"}, weights)
-    assert reevaluate(week01_xor, {"hidden": 8, "activation": "tanh"}, weights)["mlp_accuracy"] == 1.0
+        reevaluate(XOR, {"activation": "os.system"}, weights)
+    assert reevaluate(XOR, {"hidden": 8, "activation": "tanh"}, weights)["mlp_accuracy"] == 1.0
 
 
 def test_round_trip_through_the_command_line(run, tmp_path):

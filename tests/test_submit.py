@@ -15,11 +15,15 @@ import pytest
 from safetensors.numpy import save as save_safetensors
 
 from esc_course import __version__
-from esc_course.course.submit import SubmitError, build_bundle, find_run, manifest_problems
+from esc_course.course.bundle import manifest_problems
+from esc_course.course.submit import SubmitError, build_bundle, find_run
 from esc_course.course.verify import verify_bundle
+from esc_course.lab import spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+XOR = spec("xor")  # what a bundle needs of the lab (esc-course submit passes the same)
 
 
 def make_run(folder: Path, lab: str = "xor", accuracy=1.0, weights: bool = True) -> Path:
@@ -51,7 +55,7 @@ def notebook(tmp_path) -> Path:
 
 
 def test_bundle_holds_the_run_the_notebook_and_the_weights_with_a_hash_each(run, notebook, tmp_path):
-    out = build_bundle(group="team-a", members="Kim, Lee ,Park", lab="xor", run_dir=run, notebook=notebook,
+    out = build_bundle(group="team-a", members="Kim, Lee ,Park", lab=XOR, run_dir=run, notebook=notebook,
                        out_dir=tmp_path / "subs", created="2026-03-02T10:00:00+09:00")
     assert out == tmp_path / "subs" / "week01_xor-team-a.zip"
     with zipfile.ZipFile(out) as zf:
@@ -80,19 +84,19 @@ def test_bundle_holds_the_run_the_notebook_and_the_weights_with_a_hash_each(run,
 
 
 def test_resubmitting_replaces_the_groups_bundle(run, tmp_path):
-    first = build_bundle(group="g1", members="A", lab="xor", run_dir=run, out_dir=tmp_path)
+    first = build_bundle(group="g1", members="A", lab=XOR, run_dir=run, out_dir=tmp_path)
     make_run(run, accuracy=0.75)
-    second = build_bundle(group="g1", members="A", lab="xor", run_dir=run, out_dir=tmp_path)
+    second = build_bundle(group="g1", members="A", lab=XOR, run_dir=run, out_dir=tmp_path)
     assert first == second and verify_bundle(second).manifest["metric"]["value"] == 0.75
 
 
 def test_weights_can_be_given_and_must_be_safetensors(tmp_path):
     run = make_run(tmp_path / "run", weights=False)
-    out = build_bundle(group="g", members="A", lab="xor", run_dir=run, out_dir=tmp_path / "a")
+    out = build_bundle(group="g", members="A", lab=XOR, run_dir=run, out_dir=tmp_path / "a")
     assert "weights/model.safetensors" not in verify_bundle(out).manifest["files"]
     mine = tmp_path / "mine.safetensors"
     mine.write_bytes(save_safetensors({"layer.weight": np.zeros((3, 2), np.float32)}))
-    out = build_bundle(group="g", members="A", lab="xor", run_dir=run, weights=mine, out_dir=tmp_path / "b")
+    out = build_bundle(group="g", members="A", lab=XOR, run_dir=run, weights=mine, out_dir=tmp_path / "b")
     with zipfile.ZipFile(out) as zf:
         assert zf.read("weights/model.safetensors") == mine.read_bytes()
 
@@ -115,7 +119,7 @@ def _pickled(path: Path) -> Path:
 def test_weights_that_are_not_safetensors_are_refused(run, tmp_path, make, words):
     weights = make(tmp_path)
     with pytest.raises(SubmitError, match="--weights") as err:
-        build_bundle(group="g", members="A", lab="xor", run_dir=run, weights=weights, out_dir=tmp_path / "out")
+        build_bundle(group="g", members="A", lab=XOR, run_dir=run, weights=weights, out_dir=tmp_path / "out")
     assert words in str(err.value)
     assert "safetensors.torch.save_file" in str(err.value) or not weights.exists()  # says how to save them
     assert not (tmp_path / "out").exists()
@@ -150,7 +154,7 @@ def _edit_results(**changes):
 def test_a_missing_or_failed_run_is_refused_with_the_reason(run, tmp_path, spoil, words):
     spoil(run)
     with pytest.raises(SubmitError) as err:
-        build_bundle(group="g", members="A", lab="xor", run_dir=run, out_dir=tmp_path / "out")
+        build_bundle(group="g", members="A", lab=XOR, run_dir=run, out_dir=tmp_path / "out")
     assert words in str(err.value)
     assert not (tmp_path / "out").exists()  # nothing written
 
@@ -161,10 +165,9 @@ def test_a_missing_or_failed_run_is_refused_with_the_reason(run, tmp_path, spoil
     (dict(group=""), "--group ''"),
     (dict(members=" , "), "--members"),
     (dict(members="Kim,Kim"), "listed twice"),
-    (dict(lab="no-such-lab"), "valid labs"),
-])
+    ])
 def test_bad_arguments_name_the_argument_and_what_is_valid(run, tmp_path, kwargs, words):
-    args = {**dict(group="g", members="A", lab="xor", run_dir=run, out_dir=tmp_path / "out"), **kwargs}
+    args = {**dict(group="g", members="A", lab=XOR, run_dir=run, out_dir=tmp_path / "out"), **kwargs}
     with pytest.raises(ValueError) as err:
         build_bundle(**args)
     assert words in str(err.value)
@@ -181,7 +184,7 @@ def test_a_bad_notebook_is_refused(run, tmp_path, content, name, words):
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(SubmitError, match="--notebook") as err:
-        build_bundle(group="g", members="A", lab="xor", run_dir=run, notebook=path, out_dir=tmp_path / "out")
+        build_bundle(group="g", members="A", lab=XOR, run_dir=run, notebook=path, out_dir=tmp_path / "out")
     assert words in str(err.value)
 
 
@@ -193,14 +196,14 @@ def test_find_run_takes_the_newest_run_of_the_lab(tmp_path):
     past = time.time() - 3600
     for p in [*old.iterdir()]:
         os.utime(p, (past, past))
-    assert find_run("xor", runs) == new
-    assert other != find_run("xor", runs)
+    assert find_run(XOR, runs) == new
+    assert other != find_run(XOR, runs)
     failed = runs / "20260301-000000" / "xor"
     failed.mkdir(parents=True)
     _failed_run(failed)  # the newest run failed: submitting it must say so, not pick an older one silently
-    assert find_run("xor", runs) == failed
+    assert find_run(XOR, runs) == failed
     with pytest.raises(SubmitError, match="no run of lab 'xor'"):
-        find_run("xor", tmp_path / "empty")
+        find_run(XOR, tmp_path / "empty")
 
 
 def test_submit_command_writes_the_bundle_and_reports_refusals(run, tmp_path):

@@ -24,10 +24,12 @@ from esc_course.course.verify import (
     safetensors_problem,
     verify_bundle,
 )
+from esc_course.lab import registry, spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # the signature is what verify looks at
 REG = 0o100644 << 16  # a regular file's unix mode, as zip external attributes
+XOR = spec("xor")
 
 
 def weights_bytes() -> bytes:
@@ -45,7 +47,7 @@ def good(tmp_path_factory) -> Path:
     (run / "boundary.png").write_bytes(PNG)
     (run / "model.safetensors").write_bytes(weights_bytes())
     out = tmp_path_factory.mktemp("bundles")
-    return build_bundle(group="team-a", members="Kim,Lee", lab="xor", run_dir=run, out_dir=out,
+    return build_bundle(group="team-a", members="Kim,Lee", lab=XOR, run_dir=run, out_dir=out,
                         created="2026-03-02T10:00:00+09:00")
 
 
@@ -309,7 +311,7 @@ def test_a_manifest_that_breaks_the_schema_is_refused(good, tmp_path, change, wo
     manifest = json.loads(files["manifest.json"])
     change(manifest)
     files["manifest.json"] = json.dumps(manifest).encode()
-    report = verify_bundle(write_zip(tmp_path / "m.zip", files.items()))
+    report = verify_bundle(write_zip(tmp_path / "m.zip", files.items()), known_labs=registry())
     assert words in failed(report)["manifest"]
     assert report.check("checksums").ok is None  # nothing is checked against a manifest that is not valid
 

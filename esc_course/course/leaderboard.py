@@ -1,11 +1,12 @@
 """Rank a folder of submission bundles by the lab's headline metric; list the rejected ones with the reason.
 
-    board = collect("submissions/", lab="xor")                         # verify every *.zip, rank the valid ones
-    board = collect("submissions/", reevaluate=True, data_dir="heldout/")  # measure the metric from the weights
+    board = collect("submissions/", spec=esc_course.lab.spec, lab="xor")  # verify every *.zip, rank the valid ones
+    board = collect("submissions/", spec=esc_course.lab.spec, reevaluate=True, data_dir="heldout/")  # measure the
+                                                                           # metric from the weights
     print(text(board)); write(board, "submissions/")                  # leaderboard.md and leaderboard.csv
 
 Ranking: by the metric (the lab's HEADLINE unless another is asked for; its HEADLINE_MODE says whether higher or
-lower is better), ties broken by submission time (earlier first). A group's earlier bundles for the same lab are
+lower is better; ``spec(name)`` gives them, as a LabSpec), ties broken by submission time (earlier first). A group's earlier bundles for the same lab are
 superseded by its latest. With ``reevaluate``, the measured value ranks and the claimed one is shown beside it.
 """
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from esc_course.course.submit import WEIGHTS, _finite_number
+from esc_course.course.bundle import WEIGHTS, LabSpec, finite_number
 from esc_course.course.verify import BundleError, Limits, read_member, verify_bundle
 from esc_course.exercises.bundle import summary_text as exercise_summary
 
@@ -45,6 +47,7 @@ class Board:
     lab: str
     metric: str
     mode: str  # "max": higher is better, "min": lower is better
+    spec: LabSpec | None = None  # the lab (its re-evaluation functions)
     ranked: list[Entry] = field(default_factory=list)
 
 
@@ -59,16 +62,18 @@ class Leaderboard:
 
 def collect(folder: Path | str, lab: str | None = None, metric: str | None = None, mode: str | None = None,
             reevaluate: bool = False, data_dir: Path | str | None = None, tolerance: float = 1e-6,
-            limits: Limits | None = None) -> Leaderboard:
-    """Verify every ``*.zip`` in ``folder`` and rank the valid bundles, one board per lab (or only ``lab``)."""
-    import labs
+            limits: Limits | None = None, *, spec: Callable[[str], LabSpec]) -> Leaderboard:
+    """Verify every ``*.zip`` in ``folder`` and rank the valid bundles, one board per lab (or only ``lab``).
 
+    ``spec(name)`` is what ranking needs of lab ``name`` (headline metric and mode, re-evaluation functions) and
+    raises ValueError for a name that is no lab (``esc_course.lab.spec``); a bundle of an unknown lab is rejected.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"folder {str(folder)!r} does not exist; give the folder that holds the bundles (*.zip)")
     if mode not in (None, "max", "min"):
         raise ValueError(f"mode {mode!r}: expected 'max' (higher is better) or 'min' (lower is better)")
-    only = labs.get_info(lab).name if lab else None
+    only = spec(lab).name if lab else None
     result = Leaderboard({}, [], reevaluated=reevaluate, heldout=data_dir is not None, tolerance=tolerance)
     entries = []  # (entry, its verification report)
     for path in sorted(folder.glob("*.zip")):
@@ -87,8 +92,14 @@ def collect(folder: Path | str, lab: str | None = None, metric: str | None = Non
     for entry, report in entries:
         if entry.reason:
             continue
-        board = result.boards.get(entry.lab) or _board(entry.lab, metric, mode)
-        result.boards[entry.lab] = board
+        board = result.boards.get(entry.lab)
+        if board is None:
+            try:
+                board = result.boards[entry.lab] = _board(spec(entry.lab), metric, mode)
+            except ValueError as err:  # verified, but a lab this course does not have
+                entry.reason = str(err)
+                result.rejected.append(entry)
+                continue
         entry.claimed = _number(report.results["metrics"].get(board.metric))
         if reevaluate:
             _measure(entry, report, board, data_dir)
@@ -100,16 +111,13 @@ def collect(folder: Path | str, lab: str | None = None, metric: str | None = Non
     return result
 
 
-def _board(lab: str, metric: str | None, mode: str | None) -> Board:
-    import labs
-
-    headline, headline_mode = labs.headline(labs.load(lab))
-    name = metric or headline
-    return Board(lab, name, mode or (headline_mode if name == headline else "max"))
+def _board(lab: LabSpec, metric: str | None, mode: str | None) -> Board:
+    name = metric or lab.metric
+    return Board(lab.name, name, mode or (lab.mode if name == lab.metric else "max"), spec=lab)
 
 
 def _number(value) -> float | None:
-    return float(value) if _finite_number(value) else None
+    return float(value) if finite_number(value) else None
 
 
 def _supersede(entries: list[Entry]) -> list[Entry]:
@@ -129,12 +137,11 @@ def _measure(entry: Entry, report, board: Board, data_dir) -> None:
     """Set ``entry.measured`` from the bundle's weights, or ``entry.reason`` why it cannot be measured."""
     from safetensors import SafetensorError
 
-    import labs
     from esc_course.course.reevaluate import reevaluate, supports
 
-    module = labs.load(board.lab)
-    if not supports(module):
-        entry.reason = (f"lab {board.lab!r} cannot re-evaluate weights yet: labs/{module.__name__.split('.')[-1]}.py "
+    lab = board.spec
+    if not supports(lab):
+        entry.reason = (f"lab {board.lab!r} cannot re-evaluate weights yet: labs/{lab.stem}.py "
                         f"defines no build_model/evaluate_weights (see esc_course.course.reevaluate)")
         return
     files = report.manifest["files"]
@@ -144,7 +151,7 @@ def _measure(entry: Entry, report, board: Board, data_dir) -> None:
     try:
         weights = read_member(entry.bundle, WEIGHTS, files[WEIGHTS]["sha256"])  # re-hashed as it is read
         config = report.results.get("config")
-        measured = reevaluate(module, config if isinstance(config, dict) else {}, weights, data_dir)
+        measured = reevaluate(lab, config if isinstance(config, dict) else {}, weights, data_dir)
     except (BundleError, SafetensorError, ValueError, RuntimeError, TypeError, KeyError) as err:
         entry.reason = f"re-evaluation failed: {err}"
         return

@@ -1,6 +1,7 @@
 """Re-evaluation: measure a bundle's metric from its weights instead of trusting the number it claims.
 
-A lab opts in by defining two functions (the protocol) and saving its headline model's weights:
+A lab opts in by defining two functions (the protocol) and saving its headline model's weights; the CLI passes them
+here in an ``esc_course.course.bundle.LabSpec`` (``esc_course.lab.spec(name)``), so nothing here imports a lab:
 
     def build_model(config: dict) -> torch.nn.Module
         The lab's headline model for a run's config (the "config" of its results.json), freshly initialised.
@@ -9,74 +10,48 @@ A lab opts in by defining two functions (the protocol) and saving its headline m
 
     def evaluate_weights(model, config: dict, data_dir: Path | None = None) -> dict[str, float]
         The lab's metrics for ``model`` (its weights already loaded), on the organisers' held-out data in
-        ``data_dir`` when given (``load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
+        ``data_dir`` when given (``esc_course.data.heldout.load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
         Keys are results.json metric names (at least the headline), so claimed and measured values compare.
 
     run(cfg, out): esc_course.checkpoint.save_weights(headline_model, out / "model.safetensors") when ``out`` is
     given; ``esc-course submit`` puts that file into the bundle as weights/model.safetensors.
 
 Weights travel as safetensors only: loading them reads tensors, never code (no pickle, no torch.load).
-Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets).
+Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets),
+written and read by esc_course.data.heldout (held-out data lives with the data).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 PROTOCOL = ("build_model", "evaluate_weights")
 
 
-def supports(module: ModuleType) -> bool:
-    """Whether a lab module implements the re-evaluation protocol."""
-    return all(callable(getattr(module, name, None)) for name in PROTOCOL)
+def supports(lab: Any) -> bool:
+    """Whether ``lab`` (a LabSpec, or anything with the protocol's two functions) implements re-evaluation."""
+    return all(callable(getattr(lab, name, None)) for name in PROTOCOL)
 
 
-def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
-    """Write the organisers' held-out data for ``lab`` as ``data_dir/<lab>.safetensors`` (tensors x, y)."""
-    from safetensors.torch import save_file
-
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
-    path = Path(data_dir) / f"{lab}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"x": x.contiguous(), "y": y.contiguous()}, path)
-    return path
-
-
-def load_heldout(data_dir: Path | str, lab: str):
-    """``(x, y)`` from ``data_dir/<lab>.safetensors``; a missing file or tensor is an error naming the path."""
-    from safetensors.torch import load_file
-
-    path = Path(data_dir) / f"{lab}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no held-out data for lab {lab!r}: expected {path} with tensors 'x' and 'y' "
-                                f"(write it with esc_course.course.reevaluate.save_heldout)")
-    tensors = load_file(path)
-    missing = {"x", "y"} - set(tensors)
-    if missing:
-        raise ValueError(f"{path}: missing tensors {sorted(missing)}; expected 'x' (inputs) and 'y' (targets)")
-    return tensors["x"], tensors["y"]
-
-
-def reevaluate(module: ModuleType, config: dict, weights: bytes, data_dir: Path | str | None = None) -> dict:
-    """Load safetensors ``weights`` into ``module.build_model(config)`` and return ``module.evaluate_weights``."""
+def reevaluate(lab: Any, config: dict, weights: bytes, data_dir: Path | str | None = None) -> dict:
+    """Load safetensors ``weights`` into ``lab.build_model(config)`` and return ``lab.evaluate_weights``'s metrics
+    (``lab``: a LabSpec, or anything with the protocol's two functions)."""
     import torch
     from safetensors.torch import load as load_safetensors
 
     from esc_course.checkpoint import CheckpointError, load_model_state
 
-    name = getattr(module, "__name__", "the lab")
-    if not supports(module):
+    name = getattr(lab, "stem", None) or getattr(lab, "__name__", "the lab")
+    if not supports(lab):
         raise ValueError(f"{name} cannot re-evaluate weights: it defines no {' and '.join(PROTOCOL)}")
     state = load_safetensors(weights)  # tensors only: nothing is unpickled or executed
-    model = module.build_model(dict(config))
+    model = lab.build_model(dict(config))
     try:
         load_model_state(model, state, "weights/model.safetensors")  # names the missing or mis-shaped keys
     except CheckpointError as err:
         raise ValueError(f"the weights do not fit {name}'s model for this config: {err}") from None
     model.eval()
     with torch.no_grad():
-        metrics = module.evaluate_weights(model, dict(config), Path(data_dir) if data_dir is not None else None)
+        metrics = lab.evaluate_weights(model, dict(config), Path(data_dir) if data_dir is not None else None)
     return {k: float(v) for k, v in metrics.items()}

@@ -35,12 +35,12 @@ import struct
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from esc_course.course.submit import MANIFEST, RESULTS, kind_of, manifest_problems
+from esc_course.course.bundle import MANIFEST, RESULTS, kind_of, manifest_problems
 from esc_course.exercises.bundle import summary_text as exercise_summary
 
 CHECKS = ("archive", "members", "paths", "links", "duplicates", "declared_size", "actual_size", "pickle",
@@ -129,8 +129,9 @@ class _Scan:
     ratio: float = 0.0
 
 
-def verify_bundle(path: Path | str, limits: Limits = Limits()) -> Report:
-    """Run every check on the bundle at ``path``; nothing is extracted or written."""
+def verify_bundle(path: Path | str, limits: Limits = Limits(), known_labs: Collection[str] | None = None) -> Report:
+    """Run every check on the bundle at ``path``; nothing is extracted or written. ``known_labs`` (the lab names,
+    e.g. ``esc_course.lab.registry()``) also checks that the manifest's lab is one of them."""
     path = Path(path)
     problem, count = _archive_problem(path, limits)
     if problem:
@@ -150,7 +151,7 @@ def verify_bundle(path: Path | str, limits: Limits = Limits()) -> Report:
             return Report(path, checks + _skipped([c for c in rest if c != "pickle"], "an earlier check failed"))
         scans = {s.name: s for s in _scan_all(fp, infos, limits)}
     checks += [_actual(scans, infos, limits), _pickle(infos, scans), _file_types(scans)]
-    manifest, check = _manifest(scans)
+    manifest, check = _manifest(scans, known_labs)
     checks.append(check)
     if manifest is None:
         return Report(path, checks + _skipped(("checksums", "results"), "no valid manifest"))
@@ -511,11 +512,11 @@ def _json(scan: _Scan | None, what: str) -> tuple[Any, str | None]:
         return None, f"{what} is not valid JSON ({err})"
 
 
-def _manifest(scans: dict[str, _Scan]) -> tuple[dict | None, Check]:
+def _manifest(scans: dict[str, _Scan], known_labs: Collection[str] | None) -> tuple[dict | None, Check]:
     manifest, error = _json(scans.get(MANIFEST), MANIFEST)
     if error:
         return None, Check("manifest", False, error)
-    problems = manifest_problems(manifest)
+    problems = manifest_problems(manifest, known_labs)
     if problems:
         return None, Check("manifest", False, "; ".join(problems[:6]))
     return manifest, Check("manifest", True, f"group {manifest['group']!r}, lab {manifest['lab']!r}, "
