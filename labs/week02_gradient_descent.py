@@ -4,7 +4,7 @@ The losses written out (MSE, Huber, cross-entropy, binary cross-entropy, KL dive
 with the numeric check that cross-entropy = KL divergence + entropy of the labels. Then the slides' example:
 gradient descent from (0, 0) towards the minimum 0 at (1, 1) for 20 steps with step sizes 0.01 (too small), 0.3
 (right) and 0.6 (too large: it diverges). Last, batch vs mini-batch vs stochastic gradient descent on one linear
-regression problem: per step, the full batch is best; per sample seen, the stochastic one is.
+regression problem: per step, the full batch is best; per sample seen, the small batches are.
 
 Each experiment is a study function (``loss_check_study``, ``step_size_study``, ``batch_size_study`` on the data of
 ``regression_data``) that a notebook cell calls with its settings as keyword arguments; each returns a dataclass that
