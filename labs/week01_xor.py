@@ -64,9 +64,9 @@ def subfolder(checkpoint_dir: Path | None, name: str) -> Path | None:
     return None if checkpoint_dir is None else Path(checkpoint_dir) / name
 
 
-def _check_positive(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}={value!r}: expected a positive integer")
+def _check_positive(name: str, value, least: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{name}={value!r}: expected an integer >= {least}")
 
 
 def train_xor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, lr: float, momentum: float, epochs: int,
@@ -154,7 +154,8 @@ class RestartStudy:
 
     @property
     def solved_share(self) -> float:
-        return self.solved / len(self.rows)
+        """Share of the initialisations that solved XOR (0.0 when there were none)."""
+        return self.solved / len(self.rows) if self.rows else 0.0
 
     @property
     def stuck_seeds(self) -> list[int]:
@@ -169,7 +170,7 @@ def restart_study(x: torch.Tensor, y: torch.Tensor, *, restarts: int = Config.re
     """Train the 2-2-1 MLP from ``restarts`` initialisations (``seed_everything(seed + 1000 + i)``), each as in
     :func:`model_study`; measures each one's final accuracy and loss (nats) and whether it solved all points.
     Checkpoints: ``checkpoint_dir / "restart-seed<init_seed>"``."""
-    _check_positive("restarts", restarts)
+    _check_positive("restarts", restarts, least=0)  # 0: no restarts (e.g. a test's quickest run)
     _check_positive("epochs", epochs)
     rows, histories = [], {}
     for i in range(restarts):
@@ -327,7 +328,8 @@ def restart_figure(result: RestartStudy):
     ax.set(yscale="log", xlabel="epoch (= one full-batch step)", ylabel="training loss (BCE, nats)",
            title=f"2-2-1 MLP: {result.solved} of {len(result.rows)} initialisations solve XOR")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), ncols=1 + len(result.rows) // 13)
+    if result.rows:  # with no restarts there is nothing to label
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), ncols=1 + len(result.rows) // 13)
     return fig
 
 

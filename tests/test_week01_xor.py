@@ -43,8 +43,10 @@ def test_studies_stand_alone_and_name_their_checkpoints(tmp_path):
 
 def test_study_arguments_are_checked():
     x, y = xor()
-    with pytest.raises(ValueError, match="restarts=0"):
-        week01_xor.restart_study(x, y, restarts=0)
+    with pytest.raises(ValueError, match="restarts=-1: expected an integer >= 0"):
+        week01_xor.restart_study(x, y, restarts=-1)
+    none = week01_xor.restart_study(x, y, restarts=0)
+    assert none.rows == [] and none.solved_share == 0.0 and week01_xor.restart_figure(none).axes
     with pytest.raises(ValueError, match="epochs=-1"):
         week01_xor.model_study(x, y, epochs=-1)
     with pytest.raises(ValueError, match="steps=0"):
