@@ -55,6 +55,7 @@ figure{margin:1em 0 2em}
 figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#444;font-size:.95em}
 .fail{color:#b00}
+img.thumb{width:180px;border:1px solid #eee}
 .muted{color:#777;font-size:.9em}
 """
 
@@ -105,6 +106,11 @@ def _notebook(lab: str, notebooks: Path | None) -> Path | None:
     return found[0] if found else None
 
 
+def _figures(run_dir: Path, r: RunSummary, results: dict) -> list[str]:
+    """The lab's PNGs that are on disk, in the lab's order (a figure that is not there is not linked)."""
+    return [f for f in (results.get("figures") or r.figures) if (run_dir / r.folder / f).is_file()]
+
+
 def _index(run_dir: Path, rows: Sequence[RunSummary], results: list[dict]) -> str:
     env = next((res.get("env") for res in results if res.get("env")), {}) or {}
     body = [f"<h1>실행 보고서 (run report) <span class='muted'>{html.escape(run_dir.name)}</span></h1>"]
@@ -114,12 +120,16 @@ def _index(run_dir: Path, rows: Sequence[RunSummary], results: list[dict]) -> st
         body.append("<p class='muted'>" + " · ".join(f"{k}: {_fmt(v)}" for k, v in facts.items() if v) + "</p>")
     body.append("<h2>실습 목록 (labs)</h2>")
     body.append("<table><thead><tr><th>실습 (lab)</th><th>제목 (title)</th><th>모드 (mode)</th>"
-                "<th>대표 지표 (headline metric)</th><th>값 (value)</th><th>시간 (seconds)</th></tr></thead><tbody>")
+                "<th>대표 지표 (headline metric)</th><th>값 (value)</th><th>시간 (seconds)</th>"
+                "<th>첫 그림 (first figure)</th></tr></thead><tbody>")
     for r, res in zip(rows, results):
         value = _fmt(r.value) if r.ok else "<span class='fail'>실패 (FAILED)</span>"
+        figures = _figures(run_dir, r, res)
+        preview = (f"<a href='{_href(_lab_page(r))}'><img class='thumb' alt='{html.escape(figures[0], quote=True)}' "
+                   f"src='{_href((Path(r.folder) / figures[0]).as_posix())}'></a>" if figures else "")
         body.append(f"<tr><td><a href='{_href(_lab_page(r))}'>{html.escape(r.lab)}</a></td>"
                     f"<td>{html.escape(r.title)}</td><td>{_mode(res)}</td><td>{html.escape(r.metric or '')}</td>"
-                    f"<td style='text-align:right'>{value}</td><td style='text-align:right'>{r.seconds:.1f}</td></tr>")
+                    f"<td style='text-align:right'>{value}</td><td style='text-align:right'>{r.seconds:.1f}</td><td>{preview}</td></tr>")
     body.append("</tbody></table>")
     body.append("<p class='muted'>각 실습 페이지에 설정 (settings), 표 (tables), 그림 (figures)이 있습니다.</p>")
     return _page(f"esc-course run {run_dir.name}", body)
@@ -175,7 +185,7 @@ def _lab(run_dir: Path, rows: Sequence[RunSummary], i: int, res: dict, notebooks
             body.append(table_html(table, caption=name))
             if captions.get(name):
                 body.append(f"<p class='muted'>{html.escape(captions[name])}</p>")
-    figures = [f for f in (res.get("figures") or r.figures) if (run_dir / folder / f).is_file()]
+    figures = _figures(run_dir, r, res)
     if figures:
         body.append("<h2>그림 (figures)</h2>")
         for f in figures:

@@ -144,12 +144,15 @@ def open_page(url: str, screenshot: Path | str | None = None, width: int = 1200,
                     "clip": {"x": 0, "y": 0, "width": width, "height": min(size["height"], 16000), "scale": 1}},
                     session=session)
                 Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
+            urls = {}  # requestId -> URL
             for event in pipe.events:
                 params = event.get("params", {})
                 if event.get("method") == "Network.requestWillBeSent":
+                    urls[params["requestId"]] = params["request"]["url"]
                     report.requested.append(params["request"]["url"])
                 elif event.get("method") == "Network.loadingFailed":
-                    report.failed.append(f"{params.get('requestId')} ({params.get('errorText')})")
+                    url = urls.get(params.get("requestId"), params.get("requestId"))
+                    report.failed.append(f"{url} ({params.get('errorText')})")
                 elif event.get("method") == "Network.responseReceived" and params["response"].get("status", 0) >= 400:
                     report.failed.append(f"{params['response']['url']} (HTTP {params['response']['status']})")
             pipe.call("Browser.close")
