@@ -54,6 +54,7 @@ caption{caption-side:top;text-align:left;font-weight:600;padding:.3em 0}
 figure{margin:1em 0 2em}
 figure img{max-width:100%;border:1px solid #eee}
 figcaption{color:#444;font-size:.95em}
+summary{cursor:pointer;color:#225}
 .fail{color:#b00}
 img.thumb{width:180px;border:1px solid #eee}
 .muted{color:#777;font-size:.9em}
@@ -146,55 +147,65 @@ def _nav(rows: Sequence[RunSummary], i: int) -> str:
     return "<nav>" + "".join(links) + "</nav>"
 
 
-def _lab(run_dir: Path, rows: Sequence[RunSummary], i: int, res: dict, notebooks: Path | None) -> str:
-    from esc_course.viz import table_html
-
-    r = rows[i]
+def _files(run_dir: Path, r: RunSummary, notebooks: Path | None) -> list[str]:
     folder = Path(r.folder)
-    body = [_nav(rows, i), f"<h1>{html.escape(r.lab)}: {html.escape(r.title)}</h1>"]
-    captions = res.get("captions") or {}
-    summary = [{"항목 (item)": "모드 (mode)", "값 (value)": _mode(res)},
-               {"항목 (item)": "대표 지표 (headline)", "값 (value)": f"{r.metric or ''} = {_fmt(r.value)}"},
-               {"항목 (item)": "시간 (seconds)", "값 (value)": round(r.seconds, 1)}]
-    if res.get("env", {}).get("device"):
-        summary.append({"항목 (item)": "장치 (device)", "값 (value)": res["env"]["device"]})
-    body += ["<h2>요약 (summary)</h2>", table_html(summary)]
-    if not r.ok:
-        body += ["<h2 class='fail'>실패 (failed)</h2>", f"<pre class='fail'>{html.escape(r.error)}</pre>"]
-    files = []
-    if (run_dir / folder / "results.json").is_file():
-        files.append(f"<a href='{_href((folder / 'results.json').as_posix())}'>results.json</a>")
-    if (run_dir / folder / "error.txt").is_file():
-        files.append(f"<a href='{_href((folder / 'error.txt').as_posix())}'>error.txt</a>")
+    files = [f"<a href='{_href((folder / name).as_posix())}'>{name}</a>" for name in ("results.json", "error.txt")
+             if (run_dir / folder / name).is_file()]
     notebook = _notebook(r.lab, notebooks)
     if notebook is not None:
         rel = os.path.relpath(notebook.resolve(), run_dir.resolve())
         files.append(f"노트북 (notebook): <a href='{_href(rel)}'>{html.escape(notebook.name)}</a>")
-    if files:
-        body += ["<h2>파일 (files)</h2>", "<p>" + " · ".join(files) + "</p>"]
+    return ["<h2>파일 (files)</h2>", "<p>" + " · ".join(files) + "</p>"] if files else []
+
+
+def _anchor(kind: str, name: str) -> str:
+    return html.escape(f"{kind}-{name}", quote=True)
+
+
+def _contents(figures: list[str], tables: dict) -> list[str]:
+    links = [f"<a href='#{_anchor('figure', Path(f).stem)}'>{html.escape(Path(f).stem)}</a>" for f in figures]
+    links += [f"<a href='#{_anchor('table', name)}'>{html.escape(name)}</a>" for name in tables]
+    return ["<p>목차 (contents): " + " · ".join(links) + "</p>"] if links else []
+
+
+def _figure(folder: Path, f: str, caption: str) -> str:
+    name = Path(f).stem
+    return (f"<figure id='{_anchor('figure', name)}'><img src='{_href((folder / f).as_posix())}' "
+            f"alt='{html.escape(caption or name, quote=True)}'><figcaption><b>{html.escape(name)}</b>"
+            f"{': ' + html.escape(caption) if caption else ''}</figcaption></figure>")
+
+
+def _lab(run_dir: Path, rows: Sequence[RunSummary], i: int, res: dict, notebooks: Path | None) -> str:
+    """One lab's page: summary, files, contents, settings, figures (with captions), tables, every metric."""
+    from esc_course.viz import table_html
+
+    r = rows[i]
+    captions, tables, figures = res.get("captions") or {}, res.get("tables") or {}, _figures(run_dir, r, res)
+    body = [_nav(rows, i), f"<h1>{html.escape(r.lab)}: {html.escape(r.title)}</h1>"]
+    summary = {"모드 (mode)": _mode(res), "대표 지표 (headline)": f"{r.metric or ''} = {_fmt(r.value)}",
+               "시간 (seconds)": round(r.seconds, 1), "장치 (device)": (res.get("env") or {}).get("device")}
+    body += ["<h2>요약 (summary)</h2>",
+             table_html([{"항목 (item)": k, "값 (value)": v} for k, v in summary.items() if v is not None])]
+    if not r.ok:
+        body += ["<h2 class='fail'>실패 (failed)</h2>", f"<pre class='fail'>{html.escape(r.error)}</pre>"]
+    body += _files(run_dir, r, notebooks) + _contents(figures, tables)
     if res.get("config"):
         body += ["<h2>설정 (settings)</h2>",
                  table_html([{"설정 (setting)": k, "값 (value)": v} for k, v in res["config"].items()])]
-    if res.get("metrics"):
-        body += ["<h2>지표 (metrics)</h2>",
-                 table_html([{"지표 (metric)": k, "값 (value)": v} for k, v in res["metrics"].items()])]
-    tables = res.get("tables") or {}
+    if figures:
+        body += ["<h2>그림 (figures)</h2>"] + [_figure(Path(r.folder), f, captions.get(Path(f).stem, ""))
+                                              for f in figures]
     if tables:
         body.append("<h2>표 (tables)</h2>")
         for name, table in tables.items():
-            body.append(table_html(table, caption=name))
+            body.append(f"<div id='{_anchor('table', name)}'>{table_html(table, caption=name)}</div>")
             if captions.get(name):
                 body.append(f"<p class='muted'>{html.escape(captions[name])}</p>")
-    figures = _figures(run_dir, r, res)
-    if figures:
-        body.append("<h2>그림 (figures)</h2>")
-        for f in figures:
-            name = Path(f).stem
-            text = captions.get(name, "")
-            body.append(f"<figure id='{html.escape(name, quote=True)}'>"
-                        f"<img src='{_href((folder / f).as_posix())}' alt='{html.escape(text or name, quote=True)}'>"
-                        f"<figcaption><b>{html.escape(name)}</b>{': ' + html.escape(text) if text else ''}"
-                        f"</figcaption></figure>")
+    if res.get("metrics"):
+        body += ["<h2>지표 (metrics)</h2>",
+                 f"<details><summary>모든 지표 보기 (all {len(res['metrics'])} metrics)</summary>",
+                 table_html([{"지표 (metric)": k, "값 (value)": v} for k, v in res["metrics"].items()]),
+                 "</details>"]
     body.append(_nav(rows, i))
     return _page(f"{r.lab}: {r.title}", body)
 

@@ -59,10 +59,12 @@ def make_run(root: Path) -> tuple[Path, list[RunSummary], Path]:
 class _Refs(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.refs, self.text = [], []
+        self.refs, self.text, self.ids = [], [], set()
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
         for key in ("href", "src"):
             if attrs.get(key):
                 self.refs.append(attrs[key])
@@ -77,6 +79,12 @@ def parse(page: Path) -> tuple[list[str], str]:
     return parser.refs, " ".join(parser.text)
 
 
+def page_ids(page: Path) -> set[str]:
+    parser = _Refs()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser.ids
+
+
 def test_pages_are_built_from_the_run_folder_and_every_link_resolves(tmp_path):
     run, rows, notebooks = make_run(tmp_path)
     index = write_index(run, rows, notebooks=notebooks)
@@ -86,7 +94,10 @@ def test_pages_are_built_from_the_run_folder_and_every_link_resolves(tmp_path):
     for page in run.glob("*.html"):
         refs, _ = parse(page)
         for ref in refs:
-            assert (page.parent / unquote(ref)).exists(), f"{page.name} links {ref}, which is not there"
+            if ref.startswith("#"):  # the contents line: an element of this page
+                assert ref[1:] in page_ids(page), f"{page.name} links {ref}, which is not on the page"
+            else:
+                assert (page.parent / unquote(ref)).exists(), f"{page.name} links {ref}, which is not there"
     refs, text = parse(index)
     assert {"lab-xor.html", "lab-cnn.html", "lab-broken.html"} <= set(refs)
     assert "quick" in text and "full" in text and "FAILED" in text  # every lab's mode, the failure shown
@@ -97,6 +108,7 @@ def test_pages_are_built_from_the_run_folder_and_every_link_resolves(tmp_path):
     assert "xor/results.json" in refs and "xor/loss_curves.png" in refs and "xor/boundaries.png" in refs
     assert any(r.endswith("notebooks/week01_xor.ipynb") for r in refs)
     assert "index.html" in refs and "lab-cnn.html" in refs  # up and next
+    assert {"#figure-loss_curves", "#figure-boundaries", "#table-models"} <= set(refs)  # contents
     assert html.count("<table") >= 4  # summary, settings, metrics, the lab's table
     assert "<th>model</th>" in html and "mlp &lt;2-2-1&gt;" in html  # a table as a table, values escaped
     assert "Training loss per epoch" in text and "Accuracy on the four XOR points." in text  # captions
