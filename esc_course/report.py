@@ -153,7 +153,10 @@ def _files(run_dir: Path, r: RunSummary, notebooks: Path | None) -> list[str]:
              if (run_dir / folder / name).is_file()]
     notebook = _notebook(r.lab, notebooks)
     if notebook is not None:
-        rel = os.path.relpath(notebook.resolve(), run_dir.resolve())
+        try:
+            rel = os.path.relpath(notebook.resolve(), run_dir.resolve())
+        except ValueError:  # Windows: the run and the checkout on different drives
+            rel = notebook.resolve().as_uri()
         files.append(f"노트북 (notebook): <a href='{_href(rel)}'>{html.escape(notebook.name)}</a>")
     return ["<h2>파일 (files)</h2>", "<p>" + " · ".join(files) + "</p>"] if files else []
 
