@@ -2,6 +2,7 @@
 
 import json
 import struct
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -9,7 +10,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from esc_course.report import RunSummary, rebuild, write_index
-from tools.headless import find_chromium, open_page
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tools.headless import find_chromium, open_page  # noqa: E402
 
 SHOTS = Path("/tmp/esc-report-shots")  # the screenshots, to look at after a run
 
