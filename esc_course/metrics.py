@@ -69,7 +69,9 @@ def get_metric(name: str) -> Metric:
 
 
 def resolve_metrics(metrics: Sequence[str | Metric] | None) -> dict[str, Metric]:
-    """Names or callables -> {name: fn}."""
+    """Names or callables -> {name: fn} (a dict is taken as already resolved)."""
+    if isinstance(metrics, dict):
+        return metrics
     out: dict[str, Metric] = {}
     for m in metrics or ():
         if isinstance(m, str):

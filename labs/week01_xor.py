@@ -52,11 +52,13 @@ def bce_logits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(out.squeeze(-1), y.float())
 
 
-def train_xor(model, x, y, cfg: Config, device):
-    """Full-batch SGD with momentum on the 4 points; returns (History, final accuracy, final loss)."""
+def train_xor(model, x, y, cfg: Config, device, checkpoint_dir: Path | None = None):
+    """Full-batch SGD with momentum on the 4 points; returns (History, final accuracy, final loss).
+    ``checkpoint_dir``: where this fit checkpoints (and resumes from, after a killed run)."""
     data = TensorLoader(x, y, batch_size=len(x), shuffle=False, device=device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    history = fit(model, data, loss_fn=bce_logits, optimizer=opt, epochs=cfg.epochs, device=device, progress=False)
+    history = fit(model, data, loss_fn=bce_logits, optimizer=opt, epochs=cfg.epochs, device=device, progress=False,
+                  checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
     final = evaluate(model, data, bce_logits, device)
     return history, final["accuracy"], final["loss"]
 
@@ -92,16 +94,18 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "mlp_2_2_1": MLP(2, hidden=(2,), out_features=1, activation=cfg.activation),
         f"mlp_2_{cfg.hidden}_1": MLP(2, hidden=(cfg.hidden,), out_features=1, activation=cfg.activation),
     }
+    ckpt = Path(out) / "checkpoints" if out is not None else None  # one folder per fit, for a resumed run
     histories, rows = {}, []
     for name, model in models.items():
-        history, acc, loss = train_xor(model, x, y, cfg, device)
+        history, acc, loss = train_xor(model, x, y, cfg, device, ckpt and ckpt / name)
         histories[name] = history.to_dict()
         rows.append({"model": name, "params": count_parameters(model), "accuracy": acc, "final_loss": loss})
 
     restarts = []
     for s in range(cfg.restarts):  # how often does the smallest net that can solve XOR actually solve it?
         seed_everything(cfg.seed + 1000 + s)
-        _, acc, loss = train_xor(MLP(2, hidden=(2,), out_features=1, activation=cfg.activation), x, y, cfg, device)
+        _, acc, loss = train_xor(MLP(2, hidden=(2,), out_features=1, activation=cfg.activation), x, y, cfg, device,
+                                 ckpt and ckpt / f"restart_{s}")
         restarts.append({"init_seed": cfg.seed + 1000 + s, "accuracy": acc, "final_loss": loss})
 
     grads = backprop_example()
