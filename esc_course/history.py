@@ -4,6 +4,7 @@ device and read back once) and ``History`` (one row per epoch). ``esc_course.tra
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import torch
@@ -79,10 +80,6 @@ class History:
         return f"History(epochs={len(self)}, last={self.last})"
 
 
-def _batch_size(y: Any) -> int:
-    return y.shape[0] if isinstance(y, torch.Tensor) else len(y)
-
-
 class EpochStats:
     """One epoch's per-step losses, batch sizes and metric values, kept on the device until ``summarize``."""
 
@@ -95,13 +92,21 @@ class EpochStats:
         self.losses: list[torch.Tensor] = []
         self.sizes: list[int] = []
         self.values: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
+        self.names = ["loss", *metrics]
+
+    def fresh(self) -> EpochStats:
+        """New, empty statistics for the same metrics (cheaper than ``EpochStats(metrics)``: fit's next epoch)."""
+        new = object.__new__(EpochStats)
+        new.fns, new.step_fns, new.summed, new.names = self.fns, self.step_fns, self.summed, self.names
+        new.losses, new.sizes, new.values = [], [], {name: [] for name in self.fns}
+        return new
 
     def __len__(self) -> int:
         return len(self.losses)
 
     def add(self, loss: torch.Tensor, out: Any, y: Any) -> None:
         self.losses.append(loss.detach())
-        self.sizes.append(_batch_size(y))
+        self.sizes.append(y.shape[0] if isinstance(y, torch.Tensor) else len(y))
         if self.fns:
             out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
             for name, fn in self.step_fns.items():
@@ -110,27 +115,32 @@ class EpochStats:
     def summarize(self, epoch: int | None = None, prefix: str = "") -> dict[str, float]:
         """Sample-weighted means named ``prefix + name``, with one host sync (and one all-reduce across processes
         under torchrun). With ``epoch``, a NaN/inf loss raises NonFiniteLossError."""
-        names = ["loss", *self.values]
-        if self.losses:  # (1 + metrics, steps) numbers, read in one go: the one sync of the epoch
-            rows = torch.stack([torch.stack(self.losses).float()]
-                               + [torch.stack(v).float() for v in self.values.values()]).tolist()
-        else:
-            rows = [[] for _ in names]
-        sums = [math.fsum(row) if summed else math.fsum(v * n for v, n in zip(row, self.sizes))
-                for row, summed in zip(rows, [False, *self.summed])]
-        total, bad = float(sum(self.sizes)), sum(not math.isfinite(v) for v in rows[0])
+        losses, sizes, n = self.losses, self.sizes, len(self.losses)
+        parts = [*losses]
+        for v in self.values.values():
+            parts += v
+        if n and losses[0].dtype not in (torch.float32, torch.float64):  # bf16/fp16 would round the counts
+            parts = [p.float() for p in parts]
+        flat = torch.stack(parts).tolist() if n else []  # every per-step number in one go: the epoch's one sync
+        weighted = sum(map(operator.mul, flat[:n], sizes))  # a NaN/inf loss makes it NaN/inf (sizes > 0)
+        bad = 0 if math.isfinite(weighted) else 1
+        sums = [weighted]
+        for i, summed in enumerate(self.summed, 1):
+            row = flat[i * n:(i + 1) * n]
+            sums.append(sum(row) if summed else sum(map(operator.mul, row, sizes)))
+        total = float(sum(sizes))
         if distributed.active():  # this process's sums + everyone else's
             reduced = distributed.all_reduce_sum(torch.tensor([*sums, total, bad], dtype=torch.float64)).tolist()
             sums, total, bad = reduced[:-2], reduced[-2], reduced[-1]
         if total == 0:
             raise ValueError("the data yielded no batches: is the data set empty?")
         if epoch is not None and bad > 0:
-            finite = [math.isfinite(v) for v in rows[0]]
+            finite = [math.isfinite(v) for v in flat[:n]]
             if all(finite):
                 raise NonFiniteLossError(epoch, 0, math.nan, "the loss was non-finite in another process")
             step = finite.index(False)
-            raise NonFiniteLossError(epoch, step + 1, rows[0][step])
-        return {prefix + name: s / total for name, s in zip(names, sums)}
+            raise NonFiniteLossError(epoch, step + 1, flat[step])
+        return {prefix + name: s / total for name, s in zip(self.names, sums)}
 
     def state_dict(self) -> dict[str, Any]:
         stack = (lambda v: torch.stack(v)) if self.losses else (lambda v: torch.zeros(0))

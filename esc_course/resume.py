@@ -90,6 +90,7 @@ class Saver:
         self.partial: dict[str, Any] | None = None  # a half-finished epoch read from the checkpoint
         self.rng_at_save: dict[str, Any] | None = None
         self.finished = False  # the checkpointed run had already ended
+        self._blank: EpochStats | None = None  # what each epoch's statistics are made from
         if folder is None:
             if resume:
                 raise ValueError("resume=True needs checkpoint_dir: the folder the interrupted fit wrote to")
@@ -136,7 +137,10 @@ class Saver:
               history: History) -> Epoch:
         """The batches and statistics of ``epoch``: all of ``train`` and empty statistics, or, resuming inside
         this epoch, the rest of its batches in the same order and the statistics of those already taken."""
-        stats, started = EpochStats(metrics), time.perf_counter()
+        blank = self._blank
+        if blank is None or blank.fns is not metrics:
+            blank = self._blank = EpochStats(metrics)
+        stats, started = blank.fresh(), time.perf_counter()
         if self.path is None:
             return Epoch(train, stats, lr, started)
         if self.partial is None:

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from esc_course import diagnose, distributed, speed
+from esc_course.data.loader import TensorLoader
 from esc_course.history import EpochStats, History, NonFiniteLossError
 from esc_course.metrics import Metric, resolve_metrics
 from esc_course.resume import CHECKPOINT_SECONDS, Saver
@@ -72,17 +73,28 @@ def train_steps(model: nn.Module, batches: Iterable[Batch], stats: EpochStats, *
     batch (finite inputs, labels in range) before its step.
     """
     cast = cast if cast is not None else nullcontext()
+    # a TensorLoader on this device yields batches already here: nothing to move (the common case, checked once)
+    move = not (isinstance(batches, TensorLoader) and batches.device == device)
     steps = 0
     for x, y in batches:
-        x, y = _to_device(x, device), _to_device(y, device)
+        if move:
+            x, y = _to_device(x, device), _to_device(y, device)
         if channels_last and isinstance(x, torch.Tensor) and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with cast:
-            out = _forward(model, x)
+            try:
+                out = model(x)
+            except diagnose.SHAPE_ERRORS as err:  # the layer and the shapes, as _forward
+                if isinstance(err, torch.OutOfMemoryError):
+                    raise
+                raise diagnose.forward_error(model, x, err) from err
             if check is not None:
                 diagnose.check_batch(x, y, out, *check)
                 check = None
-            loss = _loss(loss_fn, out, y)
+            try:
+                loss = loss_fn(out, y)
+            except diagnose.SHAPE_ERRORS as err:
+                raise diagnose.loss_error(loss_fn, out, y, err, "train") from err
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip_grad_norm is not None:
@@ -108,7 +120,8 @@ def train_epoch(model: nn.Module, data: Iterable[Batch], *, loss_fn: Callable, o
     resumed epoch's so far) instead of new ones for ``metrics``. ``check``: see ``train_steps``.
     Raises NonFiniteLossError naming the epoch, the step and the NaN/inf samples of ``data`` if any.
     """
-    device = torch.device(device) if device is not None else _model_device(model)
+    if not isinstance(device, torch.device):
+        device = torch.device(device) if device is not None else _model_device(model)
     stats = EpochStats(resolve_metrics(metrics)) if stats is None else stats
     model.train()
     train_steps(model, data, stats, loss_fn=loss_fn, optimizer=optimizer, device=device,
@@ -280,7 +293,7 @@ def fit(model: nn.Module, train: Iterable[Batch], val: Iterable[Batch] | None = 
                 row |= train_epoch(net, part.batches, loss_fn=loss_fn, optimizer=optimizer, device=device,
                                    clip_grad_norm=clip_grad_norm, scheduler=per_step, epoch=epoch, amp=amp,
                                    channels_last=nhwc, stats=part.stats, prefix="train_",
-                                   check=check if epoch == first and not part.stats else None)
+                                   check=check if epoch == first else None)
                 if val is not None:
                     row |= evaluate(model, val, loss_fn, device, fns, amp, prefix="val_")
                 if scheduler is not None and per_step is None:
