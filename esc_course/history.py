@@ -89,6 +89,8 @@ class EpochStats:
         # where batch means are weighted by the batch size at the end of the epoch
         self.step_fns = {name: getattr(fn, "batch_sum", fn) for name, fn in metrics.items()}
         self.summed = [hasattr(fn, "batch_sum") for fn in metrics.values()]
+        # metrics that build no autograd graph (accuracy's counts: argmax, compare) take the output as it is
+        self.detach = not all(getattr(fn, "graph_free", False) for fn in self.step_fns.values())
         self.losses: list[torch.Tensor] = []
         self.sizes: list[int] = []
         self.values: dict[str, list[torch.Tensor]] = {name: [] for name in metrics}
@@ -98,6 +100,7 @@ class EpochStats:
         """New, empty statistics for the same metrics (cheaper than ``EpochStats(metrics)``: fit's next epoch)."""
         new = object.__new__(EpochStats)
         new.fns, new.step_fns, new.summed, new.names = self.fns, self.step_fns, self.summed, self.names
+        new.detach = self.detach
         new.losses, new.sizes, new.values = [], [], {name: [] for name in self.fns}
         return new
 
@@ -108,7 +111,8 @@ class EpochStats:
         self.losses.append(loss.detach())
         self.sizes.append(y.shape[0] if isinstance(y, torch.Tensor) else len(y))
         if self.fns:
-            out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
+            if self.detach:
+                out = out.detach()  # metrics of a detached output build no graph: no no_grad context needed
             for name, fn in self.step_fns.items():
                 self.values[name].append(fn(out, y))
 

@@ -51,6 +51,7 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 accuracy.batch_sum = correct  # type: ignore[attr-defined]
+correct.graph_free = True  # type: ignore[attr-defined] # no autograd graph: the training loop skips a detach
 
 
 def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
