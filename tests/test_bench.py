@@ -125,3 +125,14 @@ def test_targets_are_judged_on_the_interval_and_on_broken_runs():
     assert verdicts["all labs' quick runs < 180 s"] is False  # fast because a lab failed
     assert verdicts["import esc_course (fit, TensorLoader) / import torch <= 1.15"] is False
     assert verdicts["esc-course --help < 0.3 s"] is True
+
+
+def test_attention_section_compares_the_same_module_both_ways(cpu):
+    from bench import attention
+
+    result = attention.run(cpu, quick=True)
+    assert set(result["shapes"]) == {f"B{b}_T{t}_C{c}_H{h}" for b, t, c, h in attention.QUICK_SHAPES}
+    for r in result["shapes"].values():
+        assert r["scratch_tokens_per_s"] > 0 and r["fused_tokens_per_s"] > 0
+        assert r["ratio_low"] <= r["ratio"] <= r["ratio_high"]
+    assert "fused / written out" in attention.report(result)

@@ -338,7 +338,7 @@ def test_a_killed_lab_run_resumes_to_the_uninterrupted_results(tmp_path):
 
     killed = cli("lab", "run", "xor", "--quick", cwd=tmp_path)  # into runs/<time>/xor
     deadline = time.monotonic() + 600
-    while not list(tmp_path.glob("runs/*/xor/checkpoints/mlp_2_2_1/last.safetensors")):
+    while not list(tmp_path.glob("runs/*/xor/checkpoints/model-mlp_2_2_1/last.safetensors")):
         assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     killed.send_signal(signal.SIGKILL)

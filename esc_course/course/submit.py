@@ -10,6 +10,8 @@ Layout of a bundle (nothing else is allowed in one; ``esc_course.course.verify``
     figures/<name>.png          the run's figures
     notebook/<name>.ipynb       the group's notebook (optional)
     weights/model.safetensors   the headline model's weights (optional; safetensors only, never a pickle)
+    exercises/exercises.py      the student's exercise code and exercises/results.json, its self-reported checks
+                                (optional; esc_course.exercises.bundle)
 
 A run that is missing or failed (``error.txt``, no results.json, no headline metric) is refused with the reason.
 """
@@ -27,6 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from esc_course.exercises import bundle as exercise_bundle
+
 BUNDLE_FORMAT = "esc-course-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -37,7 +41,7 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Where each kind of file lives in a bundle: folder, suffix. A file name is a slug too.
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KINDS = {"results": ("", ".json"), "figure": ("figures/", ".png"), "notebook": ("notebook/", ".ipynb"),
-         "weights": ("weights/", ".safetensors")}
+         "weights": ("weights/", ".safetensors"), **exercise_bundle.KINDS}
 MAX_MEMBER_NAME = 100  # characters in one member's name
 
 
@@ -173,7 +177,7 @@ def _check_weights(path: Path) -> None:
 
 
 def make_manifest(*, group: str, members: list[str], lab: str, results: dict, files: dict[str, Path],
-                  created: str | None = None) -> dict[str, Any]:
+                  created: str | None = None, exercises: dict | None = None) -> dict[str, Any]:
     """The manifest for ``files``; ``created`` is an ISO-8601 time with zone (default: now, UTC)."""
     import labs
     from esc_course import __version__
@@ -201,6 +205,8 @@ def make_manifest(*, group: str, members: list[str], lab: str, results: dict, fi
         "files": {name: {"kind": kind_of(name), "size": path.stat().st_size, "sha256": sha256_file(path)}
                   for name, path in sorted(files.items())},
     }
+    if exercises is not None:
+        manifest["exercises"] = exercises
     problems = manifest_problems(manifest)
     if problems:
         raise SubmitError("cannot build a valid manifest: " + "; ".join(problems))
@@ -225,11 +231,13 @@ def bundle_name(lab: str, group: str) -> str:
 
 def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Path | str | None = None,
                  notebook: Path | str | None = None, weights: Path | str | None = None,
-                 out_dir: Path | str = ".", created: str | None = None) -> Path:
+                 out_dir: Path | str = ".", created: str | None = None,
+                 exercises: Path | str | None = None) -> Path:
     """Check the run, write ``out_dir/<weekNN_lab>-<group>.zip`` atomically and return its path.
 
     Raises SubmitError (naming the argument and what is valid) when the group name, the members, the run, the
-    notebook or the weights are not acceptable. A bundle of the same group and week is replaced.
+    notebook or the weights are not acceptable. A bundle of the same group and week is replaced. ``exercises``
+    (a .py file or notebook) adds the student's exercise code and its check results (this runs that code).
     """
     if not isinstance(group, str) or not GROUP_PATTERN.match(group):
         raise SubmitError(f"--group {group!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or "
@@ -238,9 +246,18 @@ def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Pat
     run_dir = Path(run_dir) if run_dir is not None else find_run(lab)
     results = check_run(run_dir, lab)
     files = collect_files(run_dir, results, notebook, weights)
-    manifest = make_manifest(group=group, members=members, lab=lab, results=results, files=files, created=created)
-    out = Path(out_dir) / bundle_name(lab, group)
-    _write_zip(out, manifest, files)
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = None
+        if exercises is not None:
+            try:
+                extra, entry = exercise_bundle.prepare(exercises, tmp)
+            except (FileNotFoundError, ValueError) as err:
+                raise SubmitError(f"--exercises {exercises}: {err}") from None
+            files.update(extra)
+        manifest = make_manifest(group=group, members=members, lab=lab, results=results, files=files,
+                                 created=created, exercises=entry)
+        out = Path(out_dir) / bundle_name(lab, group)
+        _write_zip(out, manifest, files)
     return out
 
 
@@ -279,7 +296,7 @@ def manifest_problems(manifest: Any) -> list[str]:
     if not isinstance(manifest, dict):
         return [f"the manifest is a JSON {type(manifest).__name__}, not an object"]
     problems = [f"missing key {k!r}" for k in _TOP if k not in manifest]
-    problems += [f"unknown key {k!r}" for k in manifest if k not in _TOP]
+    problems += [f"unknown key {k!r}" for k in manifest if k not in _TOP and k != "exercises"]  # exercises: optional
     for key, tp in _TOP.items():
         if key in manifest and (not isinstance(manifest[key], tp) or isinstance(manifest[key], bool) and tp is int):
             problems.append(f"{key!r} is {type(manifest[key]).__name__}, expected {_type_names(tp)}")
@@ -299,6 +316,8 @@ def manifest_problems(manifest: Any) -> list[str]:
     problems += _created_problems(manifest["created"])
     problems += _metric_problems(manifest["metric"], manifest["metrics"])
     problems += _files_problems(manifest["files"])
+    if "exercises" in manifest:
+        problems += exercise_bundle.entry_problems(manifest["exercises"])
     return problems
 
 
