@@ -73,7 +73,6 @@ def make_config(name: str, argv: list[str] | None = None, quick: bool = False):
 
 
 CHECKPOINTS = "checkpoints"  # a lab run's checkpoints, inside its out folder until the run finishes
-CHECKPOINT_SECONDS = 30.0  # a running fit checkpoints at most this often (and always after its last epoch)
 
 
 def unfinished_run(name: str, root: Path = Path("runs")) -> Path | None:
@@ -117,22 +116,20 @@ def check_resume(name: str, out: Path, argv: list[str] | None, quick: bool, resu
 
 
 def _checkpointing(name: str, out: Path | None, cfg, argv: list[str] | None, quick: bool, resume: bool):
-    """Every fit of the lab run checkpoints into ``out/checkpoints`` (see esc_course.checkpoint.run_checkpoints)."""
-    import contextlib
+    """The lab's fits checkpoint into ``out/checkpoints/<experiment>`` (the lab passes checkpoint_dir and
+    resume=True to fit); this checks a resume and records the run's settings there."""
     import json
     from dataclasses import asdict
 
-    from esc_course.checkpoint import run_checkpoints
     from esc_course.runs import atomic_write_text, jsonable
 
     if out is None:
-        return contextlib.nullcontext()
+        return
     check_resume(name, out, argv, quick, resume)
     folder = Path(out) / CHECKPOINTS
     if not (folder / "run.json").is_file():
         atomic_write_text(folder / "run.json", json.dumps({"lab": name, "argv": list(argv or []), "quick": quick,
                                                            "config": jsonable(asdict(cfg))}, indent=2))
-    return run_checkpoints(folder, resume=resume, min_seconds=CHECKPOINT_SECONDS)
 
 
 def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: Path | None = None,
@@ -153,8 +150,8 @@ def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: 
     try:
         module = load(info.name)
         cfg = make_config(info.name, argv, quick)
-        with _checkpointing(info.name, out, cfg, argv, quick, resume):
-            result = module.run(cfg, out=out)
+        _checkpointing(info.name, out, cfg, argv, quick, resume)
+        result = module.run(cfg, out=out)
         if out is not None:
             shutil.rmtree(Path(out) / CHECKPOINTS, ignore_errors=True)  # finished: nothing left to resume
     except Exception as err:  # noqa: BLE001 - one failing lab must not stop the others
