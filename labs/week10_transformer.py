@@ -11,6 +11,11 @@ the cost of attention as the context grows (time against T, and the T x T scores
 
 Studies (each a notebook cell): ``recall_study``, ``attention_study``, ``positions_study``, ``lm_study``,
 ``attention_cost_study``.
+
+Modes: ``--quick`` (seconds on a 2-core CPU: lengths 8 and 32, no GRU), the default full mode (minutes on a laptop
+CPU: lengths 16..256), and on a GPU larger settings, e.g. ``esc-course lab run transformer --device=cuda
+--recall_lengths=64,256,1024 --recall_train=32768 --d_model=64 --lm_d_model=128 --cost_lengths=256,1024,4096``
+(the same code; attention then runs through the flash / memory-efficient SDPA kernels where they apply).
 """
 
 from __future__ import annotations
