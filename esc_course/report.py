@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from esc_course.runs import atomic_write_text
+from esc_course.files import write_text
 
 
 @dataclass
@@ -224,10 +224,10 @@ def write_index(run_dir: Path, rows: Sequence[RunSummary], notebooks: Path | Non
     notebooks = default_notebooks() if notebooks is None else Path(notebooks)
     results = [_results(run_dir, r) for r in rows]
     for i, res in enumerate(results):
-        atomic_write_text(run_dir / _lab_page(rows[i]), _lab(run_dir, rows, i, res, notebooks))
+        write_text(run_dir / _lab_page(rows[i]), _lab(run_dir, rows, i, res, notebooks))
     path = run_dir / "index.html"
-    atomic_write_text(path, _index(run_dir, rows, results))
-    atomic_write_text(run_dir / "summary.json", json.dumps([r.__dict__ for r in rows], indent=2, default=str))
+    write_text(path, _index(run_dir, rows, results))
+    write_text(run_dir / "summary.json", json.dumps([r.__dict__ for r in rows], indent=2, default=str))
     return path
 
 

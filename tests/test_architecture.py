@@ -9,12 +9,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = "esc_course.lab"  # the one library module allowed to import lab modules
 
-# Known cycles that another branch removes. checkpoint.py <-> train.py: the checkpoint file format imports History
-# and fit's policy; the training-loop branch (arch: resume.py, checkpoint.py as the file format only) removes it.
-# LEAD: delete this entry when that branch is merged (the test then fails if the cycle is still there).
-ALLOWED_CYCLES = {frozenset({"esc_course.checkpoint", "esc_course.train"})}
-
-
 def module_name(path: Path, root: Path) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -108,9 +102,8 @@ def forbidden_in_labs(root: Path) -> list[str]:
 # ---- the project itself
 
 def test_the_library_has_no_import_cycle():
-    found = cycles(import_graph(ROOT, "esc_course"))
-    unexpected = [sorted(c) for c in found if c not in ALLOWED_CYCLES]
-    assert not unexpected, f"import cycles among the library's modules: {unexpected}"
+    found = [sorted(c) for c in cycles(import_graph(ROOT, "esc_course"))]
+    assert not found, f"import cycles among the library's modules: {found}"
 
 
 def test_only_the_runner_imports_the_labs():

@@ -90,6 +90,18 @@ def test_resubmitting_replaces_the_groups_bundle(run, tmp_path):
     assert first == second and verify_bundle(second).manifest["metric"]["value"] == 0.75
 
 
+def test_a_bundle_has_the_mode_of_every_output_and_no_temporary_file_is_left(run, tmp_path):
+    """Written through esc_course.files.atomic_write: 0o666 less the umask (0644 under the usual 022), like
+    results.json, not mkstemp's 0600 (the organisers must be able to read what a group copied to them)."""
+    old = os.umask(0o022)
+    try:
+        out = build_bundle(group="g1", members="A", lab=XOR, run_dir=run, out_dir=tmp_path / "subs")
+    finally:
+        os.umask(old)
+    assert os.stat(out).st_mode & 0o777 == 0o644
+    assert [p.name for p in out.parent.iterdir()] == [out.name]
+
+
 def test_weights_can_be_given_and_must_be_safetensors(tmp_path):
     run = make_run(tmp_path / "run", weights=False)
     out = build_bundle(group="g", members="A", lab=XOR, run_dir=run, out_dir=tmp_path / "a")

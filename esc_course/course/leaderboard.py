@@ -271,10 +271,10 @@ def csv_text(lb: Leaderboard) -> str:
 
 def write(lb: Leaderboard, out_dir: Path | str) -> tuple[Path, Path]:
     """Write ``leaderboard.md`` and ``leaderboard.csv`` into ``out_dir`` (atomically); return their paths."""
-    from esc_course.runs import atomic_write_text
+    from esc_course.files import write_text
 
     out_dir = Path(out_dir)
     md, table = out_dir / "leaderboard.md", out_dir / "leaderboard.csv"
-    atomic_write_text(md, markdown(lb))
-    atomic_write_text(table, csv_text(lb))
+    write_text(md, markdown(lb))
+    write_text(table, csv_text(lb))
     return md, table
