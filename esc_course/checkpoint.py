@@ -250,10 +250,19 @@ def _prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, tor
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str) -> None:
-    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file and the keys."""
+def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, *,
+                     head: str | None = None) -> nn.Module:
+    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file and the keys.
+
+    The one weight loader (checkpoints, bundles, backbones). ``head``: the dotted name of the model's final
+    ``nn.Linear`` (``fc``, ``classifier.3``): when the file's head has another number of outputs (a model fine-tuned
+    on other classes), it is replaced first by a new Linear of the file's size, so the file loads exactly. A missing
+    BatchNorm ``num_batches_tracked`` (a counter, not a weight; older files lack it) is not an error.
+    """
+    if head is not None:
+        _fit_head(model, weights, path, head)
     own = model.state_dict()
-    missing = [k for k in own if k not in weights]
+    missing = [k for k in own if k not in weights and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in weights if k not in own]
     shapes = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
     if missing or unexpected or shapes:
@@ -270,9 +279,24 @@ def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path
                          f"{', '.join(map(repr, unexpected[:8]))}"
                          + (f" and {len(unexpected) - 8} more" if len(unexpected) > 8 else ""))
         first = (shapes or missing or unexpected)[0]
-        raise CheckpointError(path, f"was saved from another model than this {type(model).__name__}: "
-                              + "; ".join(parts), key=first)
-    model.load_state_dict(dict(weights))
+        raise CheckpointError(path, f"does not fit this model (a {type(model).__name__}; the file was saved from "
+                                    f"another one): " + "; ".join(parts), key=first)
+    model.load_state_dict(dict(weights), strict=not any(k not in weights for k in own))
+    return model
+
+
+def _fit_head(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, head: str) -> None:
+    """Give ``model`` a head (the nn.Linear named ``head``) of the file's number of outputs."""
+    old, key = model.get_submodule(head), f"{head}.weight"
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"head {head!r}: expected the name of an nn.Linear in the model, got {type(old).__name__}")
+    if key not in weights or tuple(weights[key].shape) == tuple(old.weight.shape):
+        return
+    if weights[key].ndim != 2 or weights[key].shape[1] != old.in_features:
+        raise CheckpointError(path, f"does not fit this model: {key} has shape {tuple(weights[key].shape)}, the "
+                                    f"model's head takes {old.in_features} features", key=key)
+    new = nn.Linear(old.in_features, weights[key].shape[0], bias=old.bias is not None)
+    model.set_submodule(head, new.to(device=old.weight.device, dtype=old.weight.dtype))
 
 
 def _torch_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -333,3 +333,21 @@ def test_an_esc_course_checkpoint_gives_its_model_weights(tmp_path):
     source = fresh_resnet(seed=6)
     checkpoint.save(tmp_path / "last.safetensors", model=source)
     assert _same_body(T.backbone("resnet18", weights=tmp_path / "last.safetensors"), source)
+
+
+def test_one_loader_resizes_the_head_only_when_asked(tmp_path):
+    """checkpoint.load_model_state is the one weight loader: with ``head`` a file fine-tuned on other classes loads
+    exactly (the head is resized first); without it the same file is refused with the key and both shapes."""
+    from esc_course.checkpoint import load_model_state
+
+    tuned = T.replace_head(fresh_resnet(seed=3), 7)
+    state = {k: v.clone() for k, v in tuned.state_dict().items()}
+    model = fresh_resnet(num_classes=4, seed=4)
+    with pytest.raises(CheckpointError, match=r"'fc.weight' is \(7, 512\) in the checkpoint but \(4, 512\)") as err:
+        load_model_state(model, state, "tuned.safetensors")
+    assert err.value.key == "fc.weight" and "tuned.safetensors" in str(err.value)
+    load_model_state(model, state, "tuned.safetensors", head="fc")
+    assert model.fc.out_features == 7 and torch.equal(model.fc.weight, tuned.fc.weight)
+    state["fc.weight"] = torch.zeros(7, 10)
+    with pytest.raises(CheckpointError, match="fc.weight has shape \\(7, 10\\), the model's head takes 512 features"):
+        load_model_state(fresh_resnet(), state, "bad.safetensors", head="fc")
