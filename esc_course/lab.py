@@ -154,40 +154,52 @@ def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: 
             resume: bool = False):
     """Run one lab, write its folder; return (LabResult or None, RunSummary). A failure is recorded, not lost.
 
-    Every setting is checked (the Config, the resume settings) before anything is created in ``out``. The lab
-    keeps its checkpoints in ``out/checkpoints``; they are removed when the run finishes.
+    Bad settings (an unknown or mistyped ``--key=value``, a resume with other settings) raise before anything is
+    created in ``out``; a lab that cannot be imported or fails while it runs is recorded in ``out/error.txt``. The
+    lab keeps its checkpoints in ``out/checkpoints``; they are removed when the run finishes.
     """
     import shutil
     import time
-    import traceback
-
-    from esc_course.report import RunSummary
 
     info = get_info(name)
     start = time.perf_counter()
     try:
         module = load(info.name)
-        cfg = make_config(info.name, argv, quick)
+    except Exception as err:  # noqa: BLE001 - one lab that cannot be imported must not stop the others
+        return None, _failed(info, out, start, err)
+    cfg = make_config(info.name, argv, quick)  # every setting is checked before anything is written
+    if out is not None:
+        out = Path(out)
+        check_resume(info.name, out, argv, quick, resume)
+    try:
         if out is not None:
-            out = Path(out)
-            check_resume(info.name, out, argv, quick, resume)
             _keep_settings(info.name, out, cfg, argv, quick)
         result = module.run(cfg, out=out)
         if out is not None:
             shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # finished: nothing left to resume
     except Exception as err:  # noqa: BLE001 - one failing lab must not stop the others
-        if out is not None:
-            from esc_course.files import write_text
+        return None, _failed(info, out, start, err)
+    from esc_course.report import RunSummary
 
-            write_text(Path(out) / "error.txt", traceback.format_exc())
-        summary = RunSummary(info.name, info.title, None, None, time.perf_counter() - start, info.name, ok=False,
-                             error=f"{type(err).__name__}: {err}")
-        return None, summary
     metric, _ = headline(module)
     summary = RunSummary(info.name, info.title, metric, result.metrics.get(metric), result.seconds, info.name,
                          metrics=result.metrics, figures=[f"{f}.png" for f in result.figures])
     _close_figures(result)
     return result, summary
+
+
+def _failed(info: LabInfo, out: Path | None, start: float, err: Exception):
+    """The RunSummary of a failed lab, with its traceback in ``out/error.txt``."""
+    import time
+    import traceback
+
+    from esc_course.files import write_text
+    from esc_course.report import RunSummary
+
+    if out is not None:
+        write_text(Path(out) / "error.txt", traceback.format_exc())
+    return RunSummary(info.name, info.title, None, None, time.perf_counter() - start, info.name, ok=False,
+                      error=f"{type(err).__name__}: {err}")
 
 
 def _close_figures(result) -> None:

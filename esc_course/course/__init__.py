@@ -1,5 +1,7 @@
 """Group assignments: the organisers' side of the course.
 
+    bundle.py       the bundle format (member names and kinds, the manifest's schema) and LabSpec, what the
+                    tools need of a lab: passed in by the CLI (esc_course.lab.spec), so nothing here imports a lab
     submit.py       a group's bundle (zip): manifest with a SHA-256 per file, results, figures, notebook, weights
     verify.py       every check a bundle must pass before anything in it is extracted or trusted
     reevaluate.py   the optional lab protocol (build_model, evaluate_weights) to measure a bundle's weights

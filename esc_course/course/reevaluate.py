@@ -10,7 +10,8 @@ here in an ``esc_course.course.bundle.LabSpec`` (``esc_course.lab.spec(name)``),
 
     def evaluate_weights(model, config: dict, data_dir: Path | None = None) -> dict[str, float]
         The lab's metrics for ``model`` (its weights already loaded), on the organisers' held-out data in
-        ``data_dir`` when given (``esc_course.data.heldout.load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
+        ``data_dir`` when given (``esc_course.data.heldout.load_heldout(data_dir, lab)``), else on the lab's own
+        embedded test split.
         Keys are results.json metric names (at least the headline), so claimed and measured values compare.
 
     run(cfg, out): esc_course.checkpoint.save_weights(headline_model, out / "model.safetensors") when ``out`` is
