@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from esc_course.runs import file_mode
+from esc_course.files import file_mode
 
 FORMAT = "esc_course.checkpoint"
 VERSION = 1

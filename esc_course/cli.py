@@ -27,66 +27,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_lab_list(args: argparse.Namespace) -> int:
-    import labs
+    from esc_course.lab import registry
 
-    for info in labs.registry().values():
+    for info in registry().values():
         print(f"week {info.week:02d}  {info.name:<20} {info.title}")
     return 0
 
 
 def cmd_lab_run(args: argparse.Namespace, overrides: list[str]) -> int:
-    import labs
-    from esc_course.config import ConfigError
-    from esc_course.report import summary_table, write_index
-    from esc_course.runs import timestamp
+    from esc_course.lab import run_labs
 
-    names = list(labs.registry()) if args.name == "all" else [args.name]
-    try:
-        run_dir = Path(args.out) if args.out else (_unfinished(args.name) if args.resume else
-                                                   Path("runs") / timestamp())
-        outs = {name: run_dir / labs.get_info(name).name if args.name == "all" or not args.out else run_dir
-                for name in names}
-        saved = [labs.resume_settings(out) for out in outs.values()] if args.resume else []
-        if args.resume and not overrides and not args.quick and any(saved):
-            overrides, args.quick = next(s for s in saved if s)  # what the killed run was started with
-        for name in names:
-            try:
-                labs.make_config(name, overrides, args.quick)  # check every override before running anything
-            except ImportError:
-                continue  # a lab that cannot be imported is recorded as failed when its turn comes
-            labs.check_resume(name, outs[name], overrides, args.quick, args.resume)
-    except (ConfigError, ValueError, FileExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    rows = []
-    for name in names:
-        info = labs.get_info(name)
-        out = outs[name]
-        print(f"running {info.name} ({'quick' if args.quick else 'full'}) ...", flush=True)
-        result, summary = labs.run_one(info.name, overrides, args.quick, out, resume=args.resume)
-        if result is not None and len(names) == 1:  # one lab: all its metrics, not just the headline
-            from esc_course.viz import table_text
-
-            print(table_text([{"metric": k, "value": v} for k, v in result.metrics.items()]))
-        summary.folder = out.relative_to(run_dir).as_posix()  # "." when the lab writes into run_dir itself
-        rows.append(summary)
-        if not summary.ok:
-            print(f"  {info.name} FAILED: {summary.error} (see {out / 'error.txt'})", file=sys.stderr)
-    index = write_index(run_dir, rows)
-    print()
-    print(summary_table(rows))
-    print(f"\nresults: {run_dir}/   open {index} in a browser")
-    return 0 if all(r.ok for r in rows) else 1
-
-
-def _unfinished(name: str) -> Path:
-    import labs
-
-    found = labs.unfinished_run(name)
-    if found is None:
-        raise ValueError(f"--resume: no unfinished run of {name} under runs/ (a killed run keeps its checkpoints "
-                         f"there until it finishes); name the run's folder with --out DIR")
-    return found
+    return run_labs(args.name, overrides, args.quick, args.out, args.resume)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -213,6 +164,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from esc_course.lab import add_run_options
+
     parser = argparse.ArgumentParser(prog="esc-course", description="The ESC deep-learning course: labs, helpers "
                                      "and group-assignment tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -228,10 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = lab_sub.add_parser("run", help="run a lab (or 'all'); extra --key=value set the lab's Config",
                            epilog="example: esc-course lab run xor --quick --lr=0.3 --epochs=200")
     p.add_argument("name", help="lab name (see 'esc-course lab list') or 'all'")
-    p.add_argument("--quick", action="store_true", help="small, fast variant (seconds on a laptop CPU)")
-    p.add_argument("--out", help="output folder (default: runs/<time>/<lab>)")
-    p.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints: the newest "
-                   "unfinished one under runs/, or --out DIR")
+    add_run_options(p)
     p.set_defaults(func=cmd_lab_run, takes_overrides=True)
 
     p = sub.add_parser("submit", help="build a group's submission bundle (zip) for one lab",

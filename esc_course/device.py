@@ -84,7 +84,7 @@ def check_device(device: str | torch.device, source: str | None = None) -> torch
 
 def describe_device(pref: str = "auto") -> str:
     """Plain text a student can paste into a question: versions, device, memory, threads, determinism."""
-    from esc_course.runs import package_version
+    from esc_course.provenance import package_version
 
     def version(dist: str) -> str:
         return package_version(dist) or "not installed"

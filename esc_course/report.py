@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from esc_course.runs import atomic_write_text
+from esc_course.files import write_text
 
 
 @dataclass
@@ -63,6 +63,6 @@ def write_index(run_dir: Path, rows: Sequence[RunSummary]) -> Path:
         parts.append(f"<p><a href='{r.folder}/results.json'>results.json</a></p>")
         parts += [f"<img src='{r.folder}/{html.escape(f)}' alt='{html.escape(f)}'>" for f in r.figures]
     path = run_dir / "index.html"
-    atomic_write_text(path, "\n".join(parts))
-    atomic_write_text(run_dir / "summary.json", json.dumps([r.__dict__ for r in rows], indent=2, default=str))
+    write_text(path, "\n".join(parts))
+    write_text(run_dir / "summary.json", json.dumps([r.__dict__ for r in rows], indent=2, default=str))
     return path

@@ -9,14 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import platform
-import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from esc_course.files import write_text
+from esc_course.provenance import environment
 
 
 @dataclass
@@ -47,53 +46,6 @@ class LabResult:
         }
 
 
-def git_commit(path: Path | str | None = None) -> str | None:
-    """The commit of the checkout that holds ``path`` (this package by default), or None outside git."""
-    where = Path(path) if path else Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                           capture_output=True, text=True, timeout=5).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def package_version(dist: str) -> str | None:
-    """The installed version of the distribution ``dist`` (e.g. "torchvision"), or None when it is not installed."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def environment(device: str | None = None, seed: int | None = None) -> dict[str, Any]:
-    """Versions, device, git commit and seed: the provenance stored with every result."""
-    import torch
-
-    env = {
-        "python": platform.python_version(),
-        "platform": f"{platform.system()} {platform.machine()}",
-        "torch": torch.__version__,
-        "torchvision": package_version("torchvision"),
-        "numpy": package_version("numpy"),
-        "esc_course": package_version("esc-course"),
-        "device": str(device) if device is not None else None,
-        "threads": torch.get_num_threads(),
-        "git_commit": git_commit(),
-        "seed": seed,
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
-    }
-    if device is not None and str(device).startswith("cuda") and torch.cuda.is_available():
-        env["device_name"] = torch.cuda.get_device_name(torch.device(device))
-        env["cuda"] = torch.version.cuda
-    return env
-
-
 def jsonable(value: Any) -> Any:
     """Convert tensors, numpy values, paths and dataclasses to JSON types; NaN/inf become None."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -113,29 +65,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def file_mode() -> int:
-    """The mode a plain open() would give a new file (0o666 less the umask); mkstemp's own is 0o600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, flush, fsync, rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, file_mode())
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(result: LabResult, out: Path | str) -> Path:
     """Write ``out/results.json`` and ``out/<figure>.png``; return the results.json path."""
     out = Path(out)
@@ -145,7 +74,7 @@ def write_results(result: LabResult, out: Path | str) -> Path:
     data = jsonable(result.to_json())
     data["figures"] = [f"{name}.png" for name in result.figures]
     path = out / "results.json"
-    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
+    write_text(path, json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False))
     return path
 
 

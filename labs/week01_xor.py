@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from esc_course.checkpoint import save_weights
 from esc_course.config import quick_variant
-from esc_course.course.reevaluate import load_heldout
 from esc_course.data import TensorLoader
+from esc_course.data.heldout import load_heldout
 from esc_course.data.toy import xor
 from esc_course.device import get_device
 from esc_course.models import MLP, count_parameters
@@ -164,6 +164,6 @@ def evaluate_weights(model: torch.nn.Module, config: dict, data_dir: Path | None
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("xor"))

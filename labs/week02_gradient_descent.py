@@ -247,6 +247,6 @@ def loss_functions_figure():
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("gradient_descent"))

@@ -281,6 +281,6 @@ def misclassified_figure(images: torch.Tensor, y: torch.Tensor, pred: torch.Tens
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("cnn"))

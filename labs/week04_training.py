@@ -524,6 +524,6 @@ def landscape_figure(landscape):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("training"))

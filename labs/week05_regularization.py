@@ -443,6 +443,6 @@ def weight_decay_figure(rows):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("regularization"))

@@ -418,6 +418,6 @@ def wilson_figure(rows, minority: float):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("optimizers"))

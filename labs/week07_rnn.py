@@ -360,6 +360,6 @@ def figures(curves, clip_histories, adding_rows, predictions, lm_history) -> dic
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("rnn"))

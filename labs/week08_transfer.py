@@ -432,6 +432,6 @@ def examples_figure(target: Task, sources: dict, per_row: int = 8):
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("transfer"))

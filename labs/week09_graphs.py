@@ -317,6 +317,6 @@ def figures(kinds, adj, pos, measures, truth, pr_curves, cfg, snaps, labelled, h
 
 
 if __name__ == "__main__":
-    from labs import main
+    from esc_course.lab import main
 
     raise SystemExit(main("graphs"))

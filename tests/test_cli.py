@@ -49,13 +49,13 @@ def test_lab_run_xor_quick(tmp_path):
 def test_lab_run_all_writes_index_and_summary(tmp_path, monkeypatch, capsys):
     """`lab run all` over a registry cut down to two labs (every lab's quick run is tested in test_labs.py),
     one of which fails: the other still runs, the failure is recorded, and the exit code says so."""
-    import labs
     from esc_course import cli as cli_module
+    from esc_course import lab
 
-    real = labs.registry()
+    real = lab.registry()
     broken = tmp_path / "broken"
-    monkeypatch.setattr(labs, "registry", lambda: {"xor": real["xor"],
-                                                   "broken": labs.LabInfo("broken", "labs.no_such_module", 99, "x")})
+    monkeypatch.setattr(lab, "registry", lambda: {"xor": real["xor"],
+                                                  "broken": lab.LabInfo("broken", "labs.no_such_module", 99, "x")})
     code = cli_module.main(["lab", "run", "all", "--quick", "--out", str(tmp_path)])
     out = capsys.readouterr()
     assert code == 1

@@ -4,25 +4,25 @@ import json
 
 import pytest
 
-import labs
+from esc_course import lab
 
-LABS = list(labs.registry())
+LABS = list(lab.registry())
 
 
 def test_registry_finds_the_labs():
     assert "xor" in LABS
-    assert labs.get_info("week01_xor").name == "xor"
+    assert lab.get_info("week01_xor").name == "xor"
     with pytest.raises(ValueError, match="valid labs: .*xor"):
-        labs.get_info("no-such-lab")
+        lab.get_info("no-such-lab")
 
 
 @pytest.mark.parametrize("name", LABS)
 def test_quick_run_writes_results(name, tmp_path):
-    module = labs.load(name)
-    cfg = labs.make_config(name, [], quick=True)
+    module = lab.load(name)
+    cfg = lab.make_config(name, [], quick=True)
     assert cfg.quick and cfg.device == "auto"
     result = module.run(cfg, out=tmp_path)
-    metric, mode = labs.headline(module)
+    metric, mode = lab.headline(module)
     assert mode in ("max", "min")
     assert metric in result.metrics
     data = json.loads((tmp_path / "results.json").read_text())
@@ -40,7 +40,7 @@ def test_quick_run_writes_results(name, tmp_path):
 def test_config_fields_are_documented_and_typed(name):
     import dataclasses
 
-    module = labs.load(name)
+    module = lab.load(name)
     fields = {f.name for f in dataclasses.fields(module.Config)}
     assert {"seed", "device", "quick"} <= fields
     assert isinstance(module.QUICK, dict) and set(module.QUICK) <= fields

@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from esc_course.course import leaderboard as lb
-from esc_course.course.reevaluate import reevaluate, save_heldout, supports
+from esc_course.course.reevaluate import reevaluate, supports
 from esc_course.course.submit import build_bundle
+from esc_course.data.heldout import save_heldout
 from esc_course.data.toy import xor
 from labs import week01_xor
 

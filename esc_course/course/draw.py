@@ -125,10 +125,10 @@ def load_history(path: Path | str, kind: str) -> list[dict]:
 
 def record(path: Path | str, result: Draw, kind: str, history: Sequence[dict]) -> None:
     """Append ``result`` to the history file, written atomically (a crash leaves the previous file)."""
-    from esc_course.runs import atomic_write_text
+    from esc_course.files import write_text
 
     data = {"format": HISTORY_FORMAT, "version": 1, "kind": kind, "draws": [*history, result.to_json()]}
-    atomic_write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_text(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def audit(history: Sequence[dict]) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from esc_course.course.submit import WEIGHTS, _finite_number
+from esc_course.course.bundle import WEIGHTS, finite_number
 from esc_course.course.verify import BundleError, Limits, read_member, verify_bundle
 
 
@@ -59,14 +59,14 @@ def collect(folder: Path | str, lab: str | None = None, metric: str | None = Non
             reevaluate: bool = False, data_dir: Path | str | None = None, tolerance: float = 1e-6,
             limits: Limits | None = None) -> Leaderboard:
     """Verify every ``*.zip`` in ``folder`` and rank the valid bundles, one board per lab (or only ``lab``)."""
-    import labs
+    import esc_course.lab
 
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f"folder {str(folder)!r} does not exist; give the folder that holds the bundles (*.zip)")
     if mode not in (None, "max", "min"):
         raise ValueError(f"mode {mode!r}: expected 'max' (higher is better) or 'min' (lower is better)")
-    only = labs.get_info(lab).name if lab else None
+    only = esc_course.lab.get_info(lab).name if lab else None
     result = Leaderboard({}, [], reevaluated=reevaluate, heldout=data_dir is not None, tolerance=tolerance)
     entries = []  # (entry, its verification report)
     for path in sorted(folder.glob("*.zip")):
@@ -98,15 +98,15 @@ def collect(folder: Path | str, lab: str | None = None, metric: str | None = Non
 
 
 def _board(lab: str, metric: str | None, mode: str | None) -> Board:
-    import labs
+    import esc_course.lab
 
-    headline, headline_mode = labs.headline(labs.load(lab))
+    headline, headline_mode = esc_course.lab.headline(esc_course.lab.load(lab))
     name = metric or headline
     return Board(lab, name, mode or (headline_mode if name == headline else "max"))
 
 
 def _number(value) -> float | None:
-    return float(value) if _finite_number(value) else None
+    return float(value) if finite_number(value) else None
 
 
 def _supersede(entries: list[Entry]) -> list[Entry]:
@@ -126,10 +126,10 @@ def _measure(entry: Entry, report, board: Board, data_dir) -> None:
     """Set ``entry.measured`` from the bundle's weights, or ``entry.reason`` why it cannot be measured."""
     from safetensors import SafetensorError
 
-    import labs
+    import esc_course.lab
     from esc_course.course.reevaluate import reevaluate, supports
 
-    module = labs.load(board.lab)
+    module = esc_course.lab.load(board.lab)
     if not supports(module):
         entry.reason = (f"lab {board.lab!r} cannot re-evaluate weights yet: labs/{module.__name__.split('.')[-1]}.py "
                         f"defines no build_model/evaluate_weights (see esc_course.course.reevaluate)")
@@ -259,10 +259,10 @@ def csv_text(lb: Leaderboard) -> str:
 
 def write(lb: Leaderboard, out_dir: Path | str) -> tuple[Path, Path]:
     """Write ``leaderboard.md`` and ``leaderboard.csv`` into ``out_dir`` (atomically); return their paths."""
-    from esc_course.runs import atomic_write_text
+    from esc_course.files import write_text
 
     out_dir = Path(out_dir)
     md, table = out_dir / "leaderboard.md", out_dir / "leaderboard.csv"
-    atomic_write_text(md, markdown(lb))
-    atomic_write_text(table, csv_text(lb))
+    write_text(md, markdown(lb))
+    write_text(table, csv_text(lb))
     return md, table

@@ -9,14 +9,15 @@ A lab opts in by defining two functions (the protocol) and saving its headline m
 
     def evaluate_weights(model, config: dict, data_dir: Path | None = None) -> dict[str, float]
         The lab's metrics for ``model`` (its weights already loaded), on the organisers' held-out data in
-        ``data_dir`` when given (``load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
+        ``data_dir`` when given (``esc_course.data.heldout.load_heldout(data_dir, lab)``), else on the lab's own embedded test split.
         Keys are results.json metric names (at least the headline), so claimed and measured values compare.
 
     run(cfg, out): esc_course.checkpoint.save_weights(headline_model, out / "model.safetensors") when ``out`` is
     given; ``esc-course submit`` puts that file into the bundle as weights/model.safetensors.
 
 Weights travel as safetensors only: loading them reads tensors, never code (no pickle, no torch.load).
-Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets).
+Held-out data is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y`` (targets)
+(``esc_course.data.heldout``: held-out data helpers live with the data).
 """
 
 from __future__ import annotations
@@ -32,45 +33,17 @@ def supports(module: ModuleType) -> bool:
     return all(callable(getattr(module, name, None)) for name in PROTOCOL)
 
 
-def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
-    """Write the organisers' held-out data for ``lab`` as ``data_dir/<lab>.safetensors`` (tensors x, y)."""
-    from safetensors.torch import save_file
-
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and "
-                         f"{tuple(y.shape)}")
-    path = Path(data_dir) / f"{lab}.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"x": x.contiguous(), "y": y.contiguous()}, path)
-    return path
-
-
-def load_heldout(data_dir: Path | str, lab: str):
-    """``(x, y)`` from ``data_dir/<lab>.safetensors``; a missing file or tensor is an error naming the path."""
-    from safetensors.torch import load_file
-
-    path = Path(data_dir) / f"{lab}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no held-out data for lab {lab!r}: expected {path} with tensors 'x' and 'y' "
-                                f"(write it with esc_course.course.reevaluate.save_heldout)")
-    tensors = load_file(path)
-    missing = {"x", "y"} - set(tensors)
-    if missing:
-        raise ValueError(f"{path}: missing tensors {sorted(missing)}; expected 'x' (inputs) and 'y' (targets)")
-    return tensors["x"], tensors["y"]
-
-
 def reevaluate(module: ModuleType, config: dict, weights: bytes, data_dir: Path | str | None = None) -> dict:
     """Load safetensors ``weights`` into ``module.build_model(config)`` and return ``module.evaluate_weights``."""
     import torch
-    from safetensors.torch import load as load_safetensors
+    from safetensors import torch as safetensors_torch
 
     from esc_course.checkpoint import CheckpointError, load_model_state
 
     name = getattr(module, "__name__", "the lab")
     if not supports(module):
         raise ValueError(f"{name} cannot re-evaluate weights: it defines no {' and '.join(PROTOCOL)}")
-    state = load_safetensors(weights)  # tensors only: nothing is unpickled or executed
+    state = safetensors_torch.load(weights)  # tensors only: nothing is unpickled or executed
     model = module.build_model(dict(config))
     try:
         load_model_state(model, state, "weights/model.safetensors")  # names the missing or mis-shaped keys

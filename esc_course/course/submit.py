@@ -16,59 +16,36 @@ A run that is missing or failed (``error.txt``, no results.json, no headline met
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
-import os
-import re
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-BUNDLE_FORMAT = "esc-course-bundle"
-FORMAT_VERSION = 1
-MANIFEST = "manifest.json"
-RESULTS = "results.json"
-WEIGHTS = "weights/model.safetensors"
-# A group name ends up in a file name, so it is a plain slug.
-GROUP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-# Where each kind of file lives in a bundle: folder, suffix. A file name is a slug too.
-FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-KINDS = {"results": ("", ".json"), "figure": ("figures/", ".png"), "notebook": ("notebook/", ".ipynb"),
-         "weights": ("weights/", ".safetensors")}
-MAX_MEMBER_NAME = 100  # characters in one member's name
+from esc_course.course.bundle import (
+    BUNDLE_FORMAT,
+    FILE_NAME,
+    FORMAT_VERSION,
+    GROUP_PATTERN,
+    MANIFEST,
+    RESULTS,
+    WEIGHTS,
+    finite_number,
+    kind_of,
+    manifest_problems,
+    sha256_file,
+)
 
 
 class SubmitError(ValueError):
     """A bundle cannot be built; the message says why and what to do."""
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def kind_of(name: str) -> str | None:
-    """The kind of a bundle member from its name (``figures/a.png`` -> "figure"), or None if none fits."""
-    if name == RESULTS:
-        return "results"
-    folder, _, base = name.rpartition("/")
-    for kind, (prefix, suffix) in KINDS.items():
-        if kind != "results" and folder + "/" == prefix and base.endswith(suffix) and FILE_NAME.match(base):
-            return kind
-    return None
-
-
 def find_run(lab: str, runs_root: Path | str = "runs") -> Path:
     """The newest run folder of ``lab`` under ``runs_root`` (what ``esc-course lab run`` writes by default)."""
-    import labs
+    import esc_course.lab
 
-    info = labs.get_info(lab)
+    info = esc_course.lab.get_info(lab)
     root = Path(runs_root)
     # `lab run NAME --out runs/x` writes runs/x/, `lab run NAME` writes runs/<time>/NAME/; a failed run has error.txt
     found = [p.parent for pattern in ("*/results.json", "*/*/results.json") for p in root.glob(pattern)]
@@ -88,9 +65,9 @@ def _lab_of(run_dir: Path) -> str | None:
 
 def check_run(run_dir: Path | str, lab: str) -> dict[str, Any]:
     """The run's results.json, after checking that the run exists, finished and is a run of ``lab``."""
-    import labs
+    import esc_course.lab
 
-    info = labs.get_info(lab)
+    info = esc_course.lab.get_info(lab)
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SubmitError(f"--run {run_dir}: no such folder; run `esc-course lab run {info.name} --out {run_dir}`")
@@ -110,16 +87,12 @@ def check_run(run_dir: Path | str, lab: str) -> dict[str, Any]:
         raise SubmitError(f"{path}: has no 'metrics' (not a lab's results.json)")
     if results.get("lab") != info.name:
         raise SubmitError(f"--run {run_dir} is a run of lab {results.get('lab')!r}, not of {info.name!r}")
-    metric, _ = labs.headline(labs.load(info.name))
+    metric, _ = esc_course.lab.headline(esc_course.lab.load(info.name))
     value = results["metrics"].get(metric)
-    if not _finite_number(value):
+    if not finite_number(value):
         raise SubmitError(f"{path}: the headline metric {metric!r} is {value!r}, not a finite number "
                           f"(the run diverged or is incomplete)")
     return results
-
-
-def _finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def collect_files(run_dir: Path, results: dict, notebook: Path | str | None = None,
@@ -175,11 +148,11 @@ def _check_weights(path: Path) -> None:
 def make_manifest(*, group: str, members: list[str], lab: str, results: dict, files: dict[str, Path],
                   created: str | None = None) -> dict[str, Any]:
     """The manifest for ``files``; ``created`` is an ISO-8601 time with zone (default: now, UTC)."""
-    import labs
+    import esc_course.lab
     from esc_course import __version__
 
-    info = labs.get_info(lab)
-    metric, mode = labs.headline(labs.load(info.name))
+    info = esc_course.lab.get_info(lab)
+    metric, mode = esc_course.lab.headline(esc_course.lab.load(info.name))
     env = results.get("env") if isinstance(results.get("env"), dict) else {}
     config = results.get("config") if isinstance(results.get("config"), dict) else {}
     seed = config.get("seed", env.get("seed"))
@@ -197,7 +170,7 @@ def make_manifest(*, group: str, members: list[str], lab: str, results: dict, fi
         "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
         "quick": bool(config.get("quick", False)),
         "metric": {"name": metric, "mode": mode, "value": results["metrics"][metric]},
-        "metrics": {k: v for k, v in results["metrics"].items() if v is None or _finite_number(v)},
+        "metrics": {k: v for k, v in results["metrics"].items() if v is None or finite_number(v)},
         "files": {name: {"kind": kind_of(name), "size": path.stat().st_size, "sha256": sha256_file(path)}
                   for name, path in sorted(files.items())},
     }
@@ -218,9 +191,9 @@ def parse_members(text: str) -> list[str]:
 
 def bundle_name(lab: str, group: str) -> str:
     """``week01_xor-team-a.zip``: one bundle per group and week."""
-    import labs
+    import esc_course.lab
 
-    return f"{labs.get_info(lab).module.rsplit('.', 1)[-1]}-{group}.zip"
+    return f"{esc_course.lab.get_info(lab).module.rsplit('.', 1)[-1]}-{group}.zip"
 
 
 def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Path | str | None = None,
@@ -245,111 +218,16 @@ def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Pat
 
 
 def _write_zip(out: Path, manifest: dict, files: dict[str, Path]) -> None:
-    """Write the zip to a temporary file beside ``out`` and rename it: never a half-written bundle."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """Write the zip through esc_course.files.atomic_write: never a half-written bundle, the usual file mode."""
+    from esc_course.files import atomic_write
+
     stamp = datetime.fromisoformat(manifest["created"]).astimezone(timezone.utc).timetuple()[:6]
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            entries = [(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))]
-            entries += [(name, path.read_bytes()) for name, path in sorted(files.items())]
-            for name, data in entries:
-                info = zipfile.ZipInfo(name, date_time=stamp)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.create_system = 3  # unix: the mode below is a plain file's
-                info.external_attr = 0o100644 << 16
-                zf.writestr(info, data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-# ---- the manifest's schema (checked by verify before a bundle is trusted, and here before one is written)
-
-_TOP = {"format": str, "format_version": int, "group": str, "members": list, "lab": str, "week": int,
-        "created": str, "package_version": str, "git_commit": (str, type(None)), "environment": dict,
-        "seed": (int, type(None)), "quick": bool, "metric": dict, "metrics": dict, "files": dict}
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def manifest_problems(manifest: Any) -> list[str]:
-    """What is wrong with a manifest (an empty list when it is valid): keys, types and values."""
-    if not isinstance(manifest, dict):
-        return [f"the manifest is a JSON {type(manifest).__name__}, not an object"]
-    problems = [f"missing key {k!r}" for k in _TOP if k not in manifest]
-    problems += [f"unknown key {k!r}" for k in manifest if k not in _TOP]
-    for key, tp in _TOP.items():
-        if key in manifest and (not isinstance(manifest[key], tp) or isinstance(manifest[key], bool) and tp is int):
-            problems.append(f"{key!r} is {type(manifest[key]).__name__}, expected {_type_names(tp)}")
-    if problems:
-        return problems
-    if manifest["format"] != BUNDLE_FORMAT or manifest["format_version"] != FORMAT_VERSION:
-        problems.append(f"format {manifest['format']!r} version {manifest['format_version']!r}, expected "
-                        f"{BUNDLE_FORMAT!r} version {FORMAT_VERSION}")
-    if not GROUP_PATTERN.match(manifest["group"]):
-        problems.append(f"group {manifest['group']!r} is not a plain name (letters, digits, '_', '-')")
-    members = manifest["members"]
-    if not members or not all(isinstance(m, str) and 0 < len(m) <= MAX_MEMBER_NAME for m in members):
-        problems.append(f"members must be a non-empty list of names (1-{MAX_MEMBER_NAME} characters each)")
-    elif len(set(members)) != len(members):
-        problems.append("a member is listed twice")
-    problems += _lab_problems(manifest["lab"])
-    problems += _created_problems(manifest["created"])
-    problems += _metric_problems(manifest["metric"], manifest["metrics"])
-    problems += _files_problems(manifest["files"])
-    return problems
-
-
-def _type_names(tp) -> str:
-    return " or ".join(t.__name__.replace("NoneType", "null") for t in (tp if isinstance(tp, tuple) else (tp,)))
-
-
-def _lab_problems(lab: str) -> list[str]:
-    import labs
-
-    known = labs.registry()  # reads file names only: no lab is imported
-    return [] if lab in known else [f"lab {lab!r} is not one of {', '.join(known)}"]
-
-
-def _created_problems(created: str) -> list[str]:
-    try:
-        when = datetime.fromisoformat(created)
-    except ValueError:
-        return [f"created {created!r} is not an ISO-8601 time"]
-    return [] if when.tzinfo is not None else [f"created {created!r} has no time zone"]
-
-
-def _metric_problems(metric: dict, metrics: dict) -> list[str]:
-    problems = []
-    if set(metric) != {"name", "mode", "value"}:
-        problems.append(f"metric must have exactly name, mode and value, has {sorted(metric)}")
-    elif not isinstance(metric["name"], str) or metric["mode"] not in ("max", "min"):
-        problems.append("metric name must be a string and mode 'max' or 'min'")
-    elif not _finite_number(metric["value"]):
-        problems.append(f"metric value {metric['value']!r} is not a finite number")
-    elif metrics.get(metric["name"]) != metric["value"]:
-        problems.append(f"metric {metric['name']!r} = {metric['value']!r} differs from metrics "
-                        f"({metrics.get(metric['name'])!r})")
-    bad = [k for k, v in metrics.items() if v is not None and not _finite_number(v)]
-    if bad:
-        problems.append(f"metrics {bad} are not numbers")
-    return problems
-
-
-def _files_problems(files: dict) -> list[str]:
-    problems = []
-    if RESULTS not in files:
-        problems.append(f"files does not list {RESULTS}")
-    for name, entry in files.items():
-        if not isinstance(entry, dict) or set(entry) != {"kind", "size", "sha256"}:
-            problems.append(f"files[{name!r}] must have exactly kind, size and sha256")
-            continue
-        if kind_of(name) is None or entry["kind"] != kind_of(name):
-            problems.append(f"files[{name!r}]: not an allowed name, or kind {entry['kind']!r} does not fit it")
-        if not isinstance(entry["size"], int) or isinstance(entry["size"], bool) or entry["size"] < 0:
-            problems.append(f"files[{name!r}]: size {entry['size']!r} is not a byte count")
-        if not isinstance(entry["sha256"], str) or not _SHA256.match(entry["sha256"]):
-            problems.append(f"files[{name!r}]: sha256 {entry['sha256']!r} is not 64 lowercase hex digits")
-    return problems
+    with atomic_write(out) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        entries = [(MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))]
+        entries += [(name, path.read_bytes()) for name, path in sorted(files.items())]
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix: the mode below is a plain file's
+            info.external_attr = 0o100644 << 16
+            zf.writestr(info, data)

@@ -18,7 +18,7 @@ nothing is written to disk and nothing from the bundle is executed, imported or 
     pickle         no pickle files by name (.pt, .pth, .pkl, .ckpt, ...) or by content (pickle, torch.save, npy)
     file_types     only the bundle layout (results.json, figures/*.png, notebook/*.ipynb, weights/*.safetensors),
                    PNGs that are PNGs, safetensors whose header is valid
-    manifest       manifest.json present, bounded, valid JSON, valid schema (esc_course.course.submit)
+    manifest       manifest.json present, bounded, valid JSON, valid schema (esc_course.course.bundle)
     checksums      every member listed in the manifest with the right size and SHA-256, and nothing else
     results        results.json agrees with the manifest (lab, metrics, seed)
 """
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from esc_course.course.submit import MANIFEST, RESULTS, kind_of, manifest_problems
+from esc_course.course.bundle import MANIFEST, RESULTS, kind_of, manifest_problems
 
 CHECKS = ("archive", "members", "paths", "links", "duplicates", "declared_size", "actual_size", "pickle",
           "file_types", "manifest", "checksums", "results")
