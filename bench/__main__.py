@@ -1,4 +1,4 @@
-"""``python -m bench [--only fit,loaders,startup,labs,cuda] [--quick] [--threads N] [--device auto]``."""
+"""``python -m bench [--only fit,loaders,startup,labs,attention,cuda] [--quick] [--threads N] [--device auto]``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-SECTIONS = ("fit", "loaders", "startup", "labs", "cuda")
+SECTIONS = ("fit", "loaders", "startup", "labs", "attention", "cuda")
 RESULTS = Path(__file__).resolve().parent / "results"
 VERDICT = {True: "met", False: "NOT met", None: "inconclusive"}
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     device = get_device(args.device)
     results: dict = {"env": environment(device), "quick": args.quick, "sections": sections}
     modules = {"fit": "bench.fit_vs_raw", "loaders": "bench.loaders", "startup": "bench.startup",
-               "labs": "bench.labs_quick", "cuda": "bench.cuda"}
+               "labs": "bench.labs_quick", "attention": "bench.attention", "cuda": "bench.cuda"}
     print(f"bench on {results['env']['device']} ({results['env']['device_name']}), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, load average {results['env']['load_average_1min']}", flush=True)
     for section in sections:

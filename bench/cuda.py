@@ -19,7 +19,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from bench.fit_vs_raw import raw_epoch
+from bench.fit_vs_raw import class_hits, raw_epoch
 from bench.timing import median, spread
 from esc_course import TensorLoader, fit
 
@@ -96,7 +96,7 @@ def _throughput(make, data: TensorLoader, device, mode: str, epochs: int) -> lis
             durations = []
             for _ in range(epochs + 1):
                 start = time.perf_counter()
-                raw_epoch(model, data, F.cross_entropy, opt, classify=True)
+                raw_epoch(model, data, F.cross_entropy, opt, class_hits)
                 durations.append(time.perf_counter() - start)
         finally:
             torch.backends.cudnn.benchmark = before

@@ -23,9 +23,21 @@ from bench.timing import median, median_interval, spread
 from esc_course import TensorLoader, fit
 
 
-def raw_epoch(model: nn.Module, data, loss_fn: Callable, optimizer: torch.optim.Optimizer, classify: bool):
-    """The 15-line loop: forward, loss, backward, step; per-step losses and correct counts kept on the device
-    (appended, as fit does: the cheapest bookkeeping there is) and read once at the end of the epoch."""
+def class_hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions of (N, C) logits: what a raw loop writes."""
+    return (out.argmax(dim=1) == y).sum()
+
+
+def logit_hits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Correct predictions of one logit per sample, (N, 1): positive means class 1."""
+    return ((out.squeeze(1) > 0) == y).sum()
+
+
+def raw_epoch(model: nn.Module, data, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+              hits_fn: Callable | None):
+    """The 15-line loop: forward, loss, backward, step; per-step losses and correct counts (``hits_fn``, None for
+    none) kept on the device (appended, as fit does: the cheapest bookkeeping there is) and read once at the end
+    of the epoch."""
     model.train()
     losses, sizes, hits = [], [], []
     for x, y in data:
@@ -36,11 +48,11 @@ def raw_epoch(model: nn.Module, data, loss_fn: Callable, optimizer: torch.optim.
         optimizer.step()
         losses.append(loss.detach())
         sizes.append(y.shape[0])
-        if classify:
-            hits.append((out.argmax(dim=1) == y).sum())
+        if hits_fn is not None:
+            hits.append(hits_fn(out, y))
     n = sum(sizes)
     loss_sum = float((torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum())
-    return loss_sum / n, (float(torch.stack(hits).sum()) / n if classify else None)
+    return loss_sum / n, (float(torch.stack(hits).sum()) / n if hits_fn is not None else None)
 
 
 @dataclass
@@ -50,7 +62,7 @@ class Case:
     data: Callable[[], tuple[torch.Tensor, torch.Tensor]]
     optimizer: Callable[[nn.Module], torch.optim.Optimizer]
     loss_fn: Callable
-    classify: bool
+    hits: Callable | None  # the raw loop's count of correct predictions (fit counts accuracy); None: loss only
     batch_size: int
 
 
@@ -58,6 +70,23 @@ def _mlp_xor():
     from esc_course.data.toy import xor
 
     return xor(samples_per_corner=256, noise=0.25, seed=0)
+
+
+def _xor_corners():
+    from esc_course.data.toy import xor
+
+    return xor()  # the 4 corners
+
+
+def _xor_net():
+    from esc_course.models import MLP
+
+    return MLP(2, hidden=(8,), out_features=1, activation="tanh")
+
+
+def bce_logits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Week 1's loss: binary cross-entropy on one logit per sample."""
+    return F.binary_cross_entropy_with_logits(out.squeeze(-1), y.float())
 
 
 def _mlp():
@@ -92,16 +121,20 @@ def _week7_lstm():
 
 CASES = {
     "mlp_xor": Case("MLP 2-16-2 on noisy XOR, 1024 points, batches of 32", _mlp, _mlp_xor,
-                    lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, fused=False), F.cross_entropy, True, 32),
+                    lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, fused=False), F.cross_entropy, class_hits, 32),
     "mlp_xor_loss_only": Case("the same, no accuracy (fit metrics=(); the raw loop sums only the loss)", _mlp, _mlp_xor,
                               lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, fused=False), F.cross_entropy,
-                              False, 32),
+                              None, 32),
     "cnn_week3": Case("week 3 CNN (SmallVGG + batch norm) on the digits, 1438 images 1x8x8, batches of 64",
                       _week3_cnn, _digits, lambda m: torch.optim.Adam(m.parameters(), lr=3e-3, fused=False), F.cross_entropy,
-                      True, 64),
+                      class_hits, 64),
     "lstm_week7": Case("week 7 LSTM (hidden 32) on the adding problem, 1024 sequences of 50 steps, batches of 64",
                        _week7_lstm, _adding, lambda m: torch.optim.Adam(m.parameters(), lr=1e-2, fused=False), F.mse_loss,
-                       False, 64),
+                       None, 64),
+    "xor_full_batch": Case("week 1 MLP 2-8-1 (one logit) on XOR's 4 points, full batch: one step per epoch",
+                           _xor_net, _xor_corners,
+                           lambda m: torch.optim.SGD(m.parameters(), lr=0.5, momentum=0.9, fused=False), bce_logits,
+                           logit_hits, 4),
 }
 
 
@@ -126,7 +159,7 @@ def compare(case: Case, device: torch.device, seconds: float = 12.0, block: int 
         opts.append(case.optimizer(model))
         loaders.append(TensorLoader(x, y, case.batch_size, device=device,
                                     generator=torch.Generator().manual_seed(0)))
-    metrics = ("accuracy",) if case.classify else ()
+    metrics = ("accuracy",) if case.hits is not None else ()
     wall: dict[str, list[list[float]]] = {"fit": [[]], "raw": []}  # blocks of epoch times
     cpu: dict[str, list[float]] = {"fit": [], "raw": []}  # this process's CPU seconds: blind to other processes
     mark = [time.perf_counter(), time.process_time()]  # where the current fit epoch started
@@ -139,7 +172,7 @@ def compare(case: Case, device: torch.device, seconds: float = 12.0, block: int 
             wall["raw"].append([])
             for _ in range(block):
                 start, start_cpu = time.perf_counter(), time.process_time()
-                raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.classify)
+                raw_epoch(models[1], loaders[1], case.loss_fn, opts[1], case.hits)
                 wall["raw"][-1].append(time.perf_counter() - start)
                 cpu["raw"].append(time.process_time() - start_cpu)
             if len(wall["raw"]) > min_blocks and time.perf_counter() - started >= seconds:

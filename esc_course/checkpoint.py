@@ -6,29 +6,26 @@ numpy / torch / CUDA random states, the data loaders' generator states, a SHA-25
 file's header. Nothing is pickled, so loading cannot run code; ``load_weights`` also reads ``torch.save`` files,
 with ``weights_only=True`` and no fallback.
 
-Writing is atomic: a temporary file in the same folder, flush, fsync, rename (POSIX ``rename`` replaces the old
-file in one step), fsync of the folder. A crash at any moment leaves the previous checkpoint complete.
+Writing goes through ``esc_course.files.atomic_write`` (temporary file, fsync, rename, fsync of the folder): a crash
+at any moment leaves the previous checkpoint complete. This module is the file format only; when ``fit`` writes
+and how it resumes (its checkpoint policy) is ``esc_course.resume``.
 
     save("ckpt/last.safetensors", model=model, optimizer=opt, history=history, counters={"epoch": 3})
     ckpt = load("ckpt/last.safetensors", model=model, optimizer=opt)   # fills them in place
-    fit(..., checkpoint_dir="ckpt", resume=True)                       # what fit does after every epoch
+    fit(..., checkpoint_dir="ckpt", resume=True)                       # fit's policy: esc_course.resume
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import contextvars
 import hashlib
 import json
 import math
-import os
 import random
 import re
 import struct
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from esc_course.files import file_mode
+from esc_course.files import atomic_write
 
 FORMAT = "esc_course.checkpoint"
 VERSION = 1
@@ -164,29 +161,15 @@ def set_rng_state(state: Mapping[str, Any], generators: Iterable[torch.Generator
 # ---------------------------------------------------------------------------------------------------------------
 # The file: safetensors with the JSON state in its header, written atomically.
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some file systems (and Windows) do not open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def write(path: Path | str, tensors: Mapping[str, torch.Tensor], state: Mapping[str, Any]) -> Path:
     """Write one checkpoint file atomically; ``state`` must be JSON-ready (see ``_encode`` for nested tensors)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = _cpu_copies(tensors)
     header = {"format": FORMAT, "version": VERSION, "torch": torch.__version__, "saved": time.time(),
               "checksums": {k: _sha256(t) for k, t in table.items()}, **state}
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
     meta = {"format": "pt", FORMAT: text, f"{FORMAT}.sha256": hashlib.sha256(text.encode()).hexdigest()}
-    return _atomic_save_file(table, path, meta)
+    return _save_file(table, path, meta)
 
 
 def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -194,36 +177,19 @@ def _cpu_copies(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: t.detach().to("cpu", copy=True).contiguous() for k, t in tensors.items()}
 
 
-def _atomic_save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
-    """safetensors' save_file to a temporary file in the same folder, fsync, rename: never a half-written file."""
+def _save_file(table: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """safetensors' save_file through ``files.atomic_write``: never a half-written file."""
     from safetensors.torch import save_file
 
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a writer that was killed
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         save_file(table, tmp, metadata=metadata)
-        os.chmod(tmp, file_mode())  # as a plain open() would create it (mkstemp's is 0o600)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the bytes are on disk before the name points at them
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)  # and the rename itself survives a power cut
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
 def save_weights(model: torch.nn.Module, path: Path | str) -> Path:
     """A model's weights alone as a plain safetensors file (what bundles and transfer backbones hold), written
     atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return _atomic_save_file(_cpu_copies(model.state_dict()), path)
+    return _save_file(_cpu_copies(model.state_dict()), Path(path))
 
 
 def _kind(path: Path) -> str:
@@ -284,10 +250,20 @@ def _prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, tor
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str) -> None:
-    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file and the keys."""
+def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, *,
+                     head: str | None = None) -> nn.Module:
+    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file, the keys and the
+    shapes. The one weight loader: checkpoints, weights files, bundles and pretrained backbones all load here.
+
+    ``head``: the dotted name of the model's ``nn.Linear`` classifier head (transfer learning). When the weights'
+    head has another number of outputs but the same inputs, the head is first replaced by a Linear of the weights'
+    size, so they load exactly. A missing ``num_batches_tracked`` (a batch-norm counter, not a weight; torchvision's
+    published weights lack it) is left as the model has it.
+    """
+    if head is not None:
+        _fit_head(model, weights, path, head)
     own = model.state_dict()
-    missing = [k for k in own if k not in weights]
+    missing = [k for k in own if k not in weights and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in weights if k not in own]
     shapes = [k for k in own if k in weights and tuple(own[k].shape) != tuple(weights[k].shape)]
     if missing or unexpected or shapes:
@@ -304,9 +280,26 @@ def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path
                          f"{', '.join(map(repr, unexpected[:8]))}"
                          + (f" and {len(unexpected) - 8} more" if len(unexpected) > 8 else ""))
         first = (shapes or missing or unexpected)[0]
-        raise CheckpointError(path, f"was saved from another model than this {type(model).__name__}: "
-                              + "; ".join(parts), key=first)
-    model.load_state_dict(dict(weights))
+        raise CheckpointError(path, f"does not fit this model: it was saved from another model than this "
+                              f"{type(model).__name__}: " + "; ".join(parts), key=first)
+    model.load_state_dict(dict(weights), strict=False)  # every key checked above; only counters may be absent
+    return model
+
+
+def _fit_head(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, head: str) -> None:
+    """Resize the Linear ``head`` to the weights' number of outputs (same inputs), so the weights load exactly."""
+    old = model.get_submodule(head)
+    key = f"{head}.weight"
+    if not isinstance(old, nn.Linear):
+        raise ValueError(f"head={head!r}: expected the name of an nn.Linear in the model, got {type(old).__name__}")
+    if key not in weights or tuple(weights[key].shape) == tuple(old.weight.shape):
+        return
+    shape = tuple(weights[key].shape)
+    if len(shape) != 2 or shape[1] != old.in_features:
+        raise CheckpointError(path, f"does not fit this model: {key} has shape {shape}, the model's head takes "
+                              f"{old.in_features} features", key=key)
+    new = nn.Linear(old.in_features, shape[0], bias=old.bias is not None)
+    model.set_submodule(head, new.to(device=old.weight.device, dtype=old.weight.dtype))
 
 
 def _torch_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -362,10 +355,9 @@ class Checkpoint:
         return dict(self.state.get("counters", {}))
 
     @property
-    def history(self):
-        from esc_course.train import History
-
-        return History([_decode(r, {}) for r in self.state.get("history", [])])
+    def history(self) -> list[dict[str, Any]]:
+        """The per-epoch rows saved with ``save(..., history=rows)`` (``History(ckpt.history)`` makes a History)."""
+        return [_decode(r, {}) for r in self.state.get("history", [])]
 
     def extra(self, name: str) -> Any:
         """A value saved with ``save(..., extra={name: value})``; tensors inside it are restored."""
@@ -373,12 +365,14 @@ class Checkpoint:
 
 
 def save(path: Path | str, *, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, scheduler=None,
-         history=None, counters: Mapping[str, Any] | None = None, generators: Iterable[torch.Generator] = (),
+         history: Sequence[Mapping[str, Any]] | None = None, counters: Mapping[str, Any] | None = None,
+         generators: Iterable[torch.Generator] = (),
          extra: Mapping[str, Any] | None = None, rng: bool = True) -> Path:
     """Write the training state to ``path`` atomically (the old file stays whole until the new one is complete).
 
-    ``generators``: the data loaders' generators (``generators_of(train, val)``), saved with the global random
-    states so the next batches come in the same order. ``extra``: more state (tensors allowed).
+    ``history``: per-epoch rows (a list of dicts, or a History). ``generators``: the data loaders' generators
+    (``generators_of(train, val)``), saved with the global random states so the next batches come in the same
+    order. ``extra``: more state (tensors allowed).
     """
     tensors: dict[str, torch.Tensor] = {f"model/{k}": v for k, v in model.state_dict().items()}
     state: dict[str, Any] = {"model": type(model).__name__, "counters": dict(counters or {})}
@@ -387,7 +381,7 @@ def save(path: Path | str, *, model: nn.Module, optimizer: torch.optim.Optimizer
     if scheduler is not None:
         state["scheduler"] = _encode(scheduler.state_dict(), "scheduler", tensors)
     if history is not None:
-        state["history"] = [_encode(dict(r), "history", {}) for r in history.rows]
+        state["history"] = [_encode(dict(r), "history", {}) for r in getattr(history, "rows", history)]
     if extra:
         state["extra"] = _encode(dict(extra), "extra", tensors)
     if rng:
@@ -436,111 +430,3 @@ def load(path: Path | str, *, model: nn.Module | None = None, optimizer: torch.o
         except ValueError as err:
             raise CheckpointError(path, str(err), key="rng") from err
     return Checkpoint(path, state, tensors)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Automatic checkpoints for whole lab runs: `esc-course lab run NAME --resume`.
-
-@dataclass
-class _AutoCheckpoints:
-    folder: Path
-    resume: bool
-    min_seconds: float
-    count: int = 0
-
-
-_AUTO: contextvars.ContextVar[_AutoCheckpoints | None] = contextvars.ContextVar("esc_auto_checkpoints",
-                                                                                  default=None)
-
-
-@contextlib.contextmanager
-def run_checkpoints(folder: Path | str, resume: bool = False, min_seconds: float = 30.0) -> Iterator[Path]:
-    """Within this block every ``fit`` without its own ``checkpoint_dir`` checkpoints to ``folder/fit-NNN``
-    (the N-th fit call of the run), at most every ``min_seconds`` and always after its last epoch.
-
-    A lab is deterministic, so its N-th fit in a resumed run is the N-th fit of the killed one: finished fits load
-    their last state at once (weights and random states), the interrupted one continues from its last checkpoint.
-    """
-    token = _AUTO.set(_AutoCheckpoints(Path(folder), resume, min_seconds))
-    try:
-        yield Path(folder)
-    finally:
-        _AUTO.reset(token)
-
-
-def next_run_checkpoint() -> tuple[Path, bool, float] | None:
-    """For fit: (folder, resume, min_seconds) of the next automatic checkpoint, or None outside run_checkpoints."""
-    auto = _AUTO.get()
-    if auto is None:
-        return None
-    auto.count += 1
-    return auto.folder / f"fit-{auto.count:03d}", auto.resume, auto.min_seconds
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# What fit keeps in its checkpoint_dir.
-
-class FitCheckpoints:
-    """``folder/last.safetensors`` of one ``fit`` call: rewritten after every epoch (at most every ``min_seconds``,
-    always after the last one) and, with ``every_steps``, every that many steps inside an epoch."""
-
-    def __init__(self, folder: Path, resume: bool, every_steps: int | None = None, min_seconds: float = 0.0):
-        self.folder, self.path = Path(folder), Path(folder) / LAST
-        self.resume, self.every_steps, self.min_seconds = resume, every_steps, min_seconds
-        self._saved_at = time.monotonic()
-        if self.path.exists() and not resume:
-            raise FileExistsError(f"checkpoint_dir={str(folder)!r} already holds a checkpoint ({self.path}); pass "
-                                  f"resume=True to continue that run, or choose another checkpoint_dir "
-                                  f"(nothing was changed)")
-
-    def found(self) -> bool:
-        return self.resume and self.path.exists()
-
-    def load(self, model, optimizer, scheduler, generators, epochs: int, hook=None) -> Checkpoint:
-        def check(state: dict[str, Any]) -> None:  # before the model, optimizer or random states are touched
-            done = state.get("counters", {}).get("epoch")
-            if not isinstance(done, int):
-                raise CheckpointError(self.path, "holds no epoch counter: not written by fit", key="counters")
-            if done > epochs:
-                raise CheckpointError(self.path, f"is at epoch {done}, past epochs={epochs}; epochs is the total "
-                                      f"number of epochs: pass epochs >= {done}", key="counters")
-
-        ckpt = load(self.path, model=model, optimizer=optimizer, scheduler=scheduler, generators=generators,
-                    check=check)
-        self.restore_hook(hook, ckpt)
-        return ckpt
-
-    def due(self, final: bool) -> bool:
-        return final or self.min_seconds <= 0 or time.monotonic() - self._saved_at >= self.min_seconds
-
-    def _write(self, **kwargs) -> None:
-        from esc_course import distributed
-
-        if distributed.is_main():  # one writer; every process can read it when resuming
-            save(self.path, **kwargs)
-        self._saved_at = time.monotonic()
-
-    @staticmethod
-    def hook_state(hook) -> dict[str, Any]:
-        """An ``on_epoch`` hook with ``state_dict()``/``load_state_dict()`` (e.g. early stopping's best weights)
-        is saved with the run, like the optimizer."""
-        return {"on_epoch": hook.state_dict()} if hasattr(hook, "state_dict") else {}
-
-    @staticmethod
-    def restore_hook(hook, ckpt: Checkpoint) -> None:
-        if hasattr(hook, "load_state_dict") and "on_epoch" in ckpt.state.get("extra", {}):
-            hook.load_state_dict(ckpt.extra("on_epoch"))
-
-    def save_epoch(self, model, optimizer, scheduler, history, generators, epoch: int, epochs: int,
-                   stopped: bool, hook=None) -> None:
-        self._write(model=model, optimizer=optimizer, scheduler=scheduler, history=history, generators=generators,
-                    counters={"epoch": epoch, "step": 0, "epochs": epochs, "stopped": stopped},
-                    extra=self.hook_state(hook))
-
-    def save_step(self, model, optimizer, scheduler, history, generators, epoch: int, stats, lr: float,
-                  seconds: float, epoch_rng: dict, hook=None) -> None:
-        """Inside epoch ``epoch``: the epoch's statistics so far and the random state it began with ride along."""
-        partial = {"lr": lr, "seconds": seconds, "stats": stats.state_dict(), "epoch_rng": epoch_rng}
-        self._write(model=model, optimizer=optimizer, scheduler=scheduler, history=history, generators=generators,
-                    counters={"epoch": epoch - 1, "step": len(stats), "stopped": False},
-                    extra={"partial": partial, **self.hook_state(hook)})

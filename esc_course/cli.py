@@ -10,6 +10,7 @@
     esc-course verify BUNDLE...            every check a bundle must pass, before anything is extracted
     esc-course leaderboard DIR [--lab LAB] [--reevaluate]   rank the valid bundles, list the rejected ones
     esc-course draw --from FILE|--names a,b,c [--groups] [--seed S] [--history FILE]   who presents
+    esc-course exercises [--week N] [--check FILE]   the exercises; check your functions (runs your code)
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     try:
         path = build_bundle(group=args.group, members=args.members, lab=args.lab, run_dir=args.run,
-                            notebook=args.notebook, weights=args.weights, out_dir=args.out)
+                            notebook=args.notebook, weights=args.weights, out_dir=args.out,
+                            exercises=args.exercises)
     except (SubmitError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -58,6 +60,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({path.stat().st_size} bytes): group {m['group']} ({', '.join(m['members'])}), "
           f"lab {m['lab']}, {m['metric']['name']} = {m['metric']['value']}")
     print(f"files: {', '.join(m['files'])}")
+    if "exercises" in m:
+        print(f"exercises passed: {m['exercises']['passed']}/{m['exercises']['total']} (self-reported)")
     return 0
 
 
@@ -193,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="the lab's run folder (default: the newest run of the lab under runs/)")
     p.add_argument("--notebook", help="the group's notebook (.ipynb)")
     p.add_argument("--weights", help="model weights as .safetensors (default: the run's model.safetensors)")
+    p.add_argument("--exercises", metavar="FILE", help="your exercise code (.py or the notebook) and its check "
+                   "results (this runs the code in FILE; see 'esc-course exercises')")
     p.add_argument("--out", default=".", help="folder for the bundle (default: the current folder)")
     p.set_defaults(func=cmd_submit)
 
@@ -234,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="mnist, fashion_mnist or cifar10")
     p.add_argument("--root", help="data folder (default: $ESC_DATA, else the checkout's data/)")
     p.set_defaults(func=cmd_data_fetch)
+
+    from esc_course.exercises.command import add_parser as add_exercises_parser
+
+    add_exercises_parser(sub)
     return parser
 
 

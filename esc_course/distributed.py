@@ -26,9 +26,12 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
+_AVAILABLE = dist.is_available()  # built with torch.distributed (fixed for the process)
+
+
 def active() -> bool:
-    """A process group with more than one process is running."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    """A process group with more than one process is running (checked once per epoch: kept cheap)."""
+    return _AVAILABLE and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def rank() -> int:

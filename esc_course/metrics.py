@@ -31,15 +31,18 @@ def _hits(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def correct(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """``accuracy`` times the batch size: the number of correct predictions (0-d integer tensor). For sequence
+    """``accuracy`` times the batch size: the number of correct predictions (a 0-d float32 tensor, exact below
+    2**24, so that the epoch's per-step values stack without a conversion). For sequence
     outputs, (B, T, C) logits with (B, T) targets, each of the B samples counts the share of its positions that are
     right, so that the sum over batches divided by the number of samples is the accuracy over all positions."""
-    if output.ndim == 2 and target.ndim == 1 and output.shape[1] > 1:  # the usual (N, C) logits: the fast path
-        return output.argmax(dim=1).eq(target).sum()
+    if output.ndim == 2 and target.ndim == 1:  # the usual shapes, 4 operator calls
+        if output.shape[1] > 1:  # (N, C) logits
+            return output.argmax(dim=1).eq(target).sum(dtype=torch.float32)
+        return output.squeeze(1).gt(0).eq(target).sum(dtype=torch.float32)  # one logit per sample, (N, 1): positive means class 1
     hits = _hits(output, target)
     if hits.ndim > 1:
-        return hits.sum() / (hits.numel() // hits.shape[0])
-    return hits.sum()
+        return hits.sum(dtype=torch.float32) / (hits.numel() // hits.shape[0])
+    return hits.sum(dtype=torch.float32)
 
 
 def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -48,6 +51,7 @@ def accuracy(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 accuracy.batch_sum = correct  # type: ignore[attr-defined]
+correct.graph_free = True  # type: ignore[attr-defined] # no autograd graph: the training loop skips a detach
 
 
 def mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -69,7 +73,9 @@ def get_metric(name: str) -> Metric:
 
 
 def resolve_metrics(metrics: Sequence[str | Metric] | None) -> dict[str, Metric]:
-    """Names or callables -> {name: fn}."""
+    """Names or callables -> {name: fn} (a dict is taken as already resolved)."""
+    if isinstance(metrics, dict):
+        return metrics
     out: dict[str, Metric] = {}
     for m in metrics or ():
         if isinstance(m, str):

@@ -12,16 +12,19 @@ eta_1 < ... < eta_k and look at:
 
 A smoother landscape (BatchNorm's, per the paper) has a small loss range, small gradient changes and a small beta,
 which is why it tolerates larger learning rates.
+
+To measure during training, call ``landscape_step`` in the training loop every k steps, on the batch about to be
+trained on and before the optimizer steps (the paper's protocol); week 4's lab writes that loop out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from esc_course.scratch import norm as scratch_norm
+from esc_course.scratch.norm import BatchNorm1d, BatchNorm2d
 
 
 def _loss_and_grad(model: nn.Module, params: list[nn.Parameter], loss_fn: Callable, x, y):
@@ -65,45 +68,7 @@ def landscape_step(model: nn.Module, loss_fn: Callable, x: torch.Tensor, y: torc
             "grad_change_max": cmax, "beta": beta}
 
 
-class LandscapeProbe:
-    """Wrap a training loader: every ``every`` steps, measure the landscape on the batch about to be trained on.
-
-    ``fit(model, probe, ..., on_epoch=probe)`` with ``probe = LandscapeProbe(train, model, loss_fn, step_sizes)``
-    trains as usual; the measurement happens at theta_t, before the optimizer step on that batch (the paper's
-    protocol). ``probe.rows`` holds one dict per measurement, with its global ``step``. As fit's ``on_epoch`` hook
-    it never stops training; it only lets fit checkpoint its rows, so a resumed run keeps its measurements.
-    """
-
-    def __init__(self, loader: Iterable, model: nn.Module, loss_fn: Callable, step_sizes: Sequence[float],
-                 every: int = 10):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.loader, self.model, self.loss_fn = loader, model, loss_fn
-        self.step_sizes, self.every = list(step_sizes), every
-        self.step = 0
-        self.rows: list[dict[str, float]] = []
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __call__(self, epoch: int, history) -> bool:
-        return False
-
-    def state_dict(self) -> dict:
-        return {"step": self.step, "rows": [dict(r) for r in self.rows]}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step, self.rows = state["step"], [dict(r) for r in state["rows"]]
-
-    def __iter__(self) -> Iterator:
-        for x, y in self.loader:
-            if self.step % self.every == 0:
-                self.rows.append({"step": self.step, **landscape_step(self.model, self.loss_fn, x, y, self.step_sizes)})
-            self.step += 1
-            yield x, y
-
-
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, scratch_norm.BatchNorm1d, scratch_norm.BatchNorm2d)
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, BatchNorm1d, BatchNorm2d)  # torch.nn's and ours
 
 
 class BatchNormNoise:

@@ -36,10 +36,13 @@ def amp_dtype(amp: str | bool | None, device: torch.device) -> torch.dtype | Non
     return torch.bfloat16
 
 
+_NO_CAST = contextlib.nullcontext()  # reusable, and shared: nothing to set up per epoch
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """A reusable context manager: autocast to ``dtype`` on ``device``, or nothing."""
     if dtype is None:
-        return contextlib.nullcontext()
+        return _NO_CAST
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 

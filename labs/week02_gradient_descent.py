@@ -4,11 +4,16 @@ The losses written out (MSE, Huber, cross-entropy, binary cross-entropy, KL dive
 with the numeric check that cross-entropy = KL divergence + entropy of the labels. Then the slides' example:
 gradient descent from (0, 0) towards the minimum 0 at (1, 1) for 20 steps with step sizes 0.01 (too small), 0.3
 (right) and 0.6 (too large: it diverges). Last, batch vs mini-batch vs stochastic gradient descent on one linear
-regression problem: per step, the full batch is best; per sample seen, the stochastic one is.
+regression problem: per step, the full batch is best; per sample seen, the small batches are.
+
+Each experiment is a study function (``loss_check_study``, ``step_size_study``, ``batch_size_study`` on the data of
+``regression_data``) that a notebook cell calls with its settings as keyword arguments; each returns a dataclass that
+its figure function takes. ``run`` calls them all with a Config's values.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,15 +54,41 @@ class Config:
 QUICK = dict(samples=256, epochs=3)
 
 
+def subfolder(checkpoint_dir: Path | None, name: str) -> Path | None:
+    """The checkpoint folder of one experiment's fit (stable across runs), or None without a checkpoint_dir."""
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
+
+
+def _check_positive(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive integer")
+
+
 # ----------------------------------------------------------------------------------------------- losses
-def loss_checks(seed: int) -> tuple[list[dict], dict[str, float]]:
-    """Each written-out loss next to torch's on one random batch (float64), and the cross-entropy decomposition."""
+@dataclass
+class LossCheckStudy:
+    """Each written-out loss next to torch's, and the cross-entropy decomposition on soft labels."""
+
+    rows: list[dict]                          # loss, ours, torch, abs_diff (float64)
+    decomposition: dict[str, float]           # cross_entropy, kl_divergence, label_entropy, gap
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(r["abs_diff"] for r in self.rows)
+
+
+def loss_check_study(*, seed: int = Config.seed, batch: int = 8, classes: int = 4) -> LossCheckStudy:
+    """Each loss of esc_course.losses next to torch's on one random float64 batch of ``batch`` samples
+    (``classes`` classes), and H(p, q) = KL(p || q) + H(p) checked on soft labels. Values in nats."""
+    _check_positive("batch", batch)
+    if not isinstance(classes, int) or isinstance(classes, bool) or classes < 2:
+        raise ValueError(f"classes={classes!r}: expected an integer >= 2")
     g = torch.Generator().manual_seed(seed)
     f64 = dict(generator=g, dtype=torch.float64)
-    logits, labels = torch.randn(8, 4, **f64) * 2, torch.randint(0, 4, (8,), generator=g)
-    soft = torch.softmax(torch.randn(8, 4, **f64), dim=-1)   # soft labels (e.g. label smoothing)
-    pred, target = torch.randn(8, **f64) * 2, torch.randn(8, **f64)
-    z, y01 = torch.randn(8, **f64) * 3, torch.randint(0, 2, (8,), generator=g).double()
+    logits, labels = torch.randn(batch, classes, **f64) * 2, torch.randint(0, classes, (batch,), generator=g)
+    soft = torch.softmax(torch.randn(batch, classes, **f64), dim=-1)   # soft labels (e.g. label smoothing)
+    pred, target = torch.randn(batch, **f64) * 2, torch.randn(batch, **f64)
+    z, y01 = torch.randn(batch, **f64) * 3, torch.randint(0, 2, (batch,), generator=g).double()
     pairs = {
         "mse": (losses.mse(pred, target), F.mse_loss(pred, target)),
         "huber": (losses.huber(pred, target), F.huber_loss(pred, target)),
@@ -70,8 +101,7 @@ def loss_checks(seed: int) -> tuple[list[dict], dict[str, float]]:
     }
     rows = [{"loss": k, "ours": float(a), "torch": float(b), "abs_diff": float((a - b).abs())}
             for k, (a, b) in pairs.items()]
-    decomposition = losses.cross_entropy_decomposition(logits, soft)
-    return rows, decomposition
+    return LossCheckStudy(rows, losses.cross_entropy_decomposition(logits, soft))
 
 
 def activation_examples() -> list[dict]:
@@ -86,17 +116,39 @@ def activation_examples() -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------- GD on the bowl
-def gradient_descent_on_bowl(lrs, steps: int) -> tuple[dict[float, torch.Tensor], list[dict]]:
-    """Plain gradient descent from (0, 0) on the slides' bowl for each step size; the paths and a table."""
-    start_loss = float(LANDSCAPES["bowl"](torch.tensor(0.0), torch.tensor(0.0)))
+@dataclass
+class StepSizeStudy:
+    """Plain gradient descent on the slides' bowl, one path per step size."""
+
+    paths: dict[float, torch.Tensor]          # lr -> (steps + 1, 2) points visited, the start first
+    rows: list[dict]                          # lr, steps, start_loss, final_loss, distance_to_min, overshoots, verdict
+
+    def row(self, lr: float) -> dict:
+        for r in self.rows:
+            if r["lr"] == lr:
+                return r
+        ran = ", ".join(f"{r['lr']:g}" for r in self.rows)
+        raise KeyError(f"lr={lr!r}: this study ran the step sizes {ran}")
+
+
+def step_size_study(*, lrs: tuple[float, ...] = Config.gd_lrs, steps: int = Config.gd_steps,
+                    start: tuple[float, float] = (0.0, 0.0)) -> StepSizeStudy:
+    """Gradient descent from ``start`` on f(x, y) = (x - 1)² + 2 (y - 1)² (minimum 0 at (1, 1)) for ``steps`` steps
+    with each step size in ``lrs``; measures the final f, the distance to (1, 1), and how many steps jumped across
+    the minimum, and gives each step size a verdict (too small / right / too large)."""
+    _check_positive("steps", steps)
+    bad = [lr for lr in lrs if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0]
+    if not lrs or bad:
+        raise ValueError(f"lrs={lrs!r}: expected one or more positive step sizes")
+    start_loss = float(LANDSCAPES["bowl"](torch.tensor(float(start[0])), torch.tensor(float(start[1]))))
     paths, rows = {}, []
     for lr in lrs:
-        path = trajectory("bowl", "sgd", start=(0.0, 0.0), steps=steps, lr=lr)
+        path = trajectory("bowl", "sgd", start=start, steps=steps, lr=lr)
         f = values("bowl", path)
         offset = path - 1.0  # displacement from the minimum (1, 1)
         flips = int(((offset[1:] * offset[:-1]) < 0).any(dim=1).sum())  # steps that jumped across the minimum
         final = float(f[-1])
-        if final > start_loss:
+        if not math.isfinite(final) or final > start_loss:
             verdict = "too large: diverges"
         elif final > 1e-2 * start_loss:
             verdict = "too large: oscillates" if flips > steps // 2 else "too small: slow"
@@ -106,59 +158,78 @@ def gradient_descent_on_bowl(lrs, steps: int) -> tuple[dict[float, torch.Tensor]
         rows.append({"lr": lr, "steps": len(path) - 1, "start_loss": start_loss, "final_loss": final,
                      "distance_to_min": float(torch.linalg.vector_norm(offset[-1])), "overshoots": flips,
                      "verdict": verdict})
-    return paths, rows
+    return StepSizeStudy(paths, rows)
 
 
 # ------------------------------------------------------------------- batch vs mini-batch vs stochastic GD
-def regression_data(samples: int, features: int, noise: float, seed: int):
+def regression_data(*, samples: int = Config.samples, features: int = Config.features, noise: float = Config.noise,
+                    seed: int = Config.seed) -> tuple[torch.Tensor, torch.Tensor]:
     """y = x·w* + b* + noise·ε with x, w*, ε standard normal: x (N, D), y (N, 1)."""
+    _check_positive("samples", samples)
+    _check_positive("features", features)
+    if not noise >= 0:
+        raise ValueError(f"noise={noise!r}: expected a standard deviation >= 0")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(samples, features, generator=g)
     w, b = torch.randn(features, 1, generator=g), torch.randn(1, generator=g)
     return x, x @ w + b + noise * torch.randn(samples, 1, generator=g)
 
 
-def batch_sizes(cfg: Config) -> dict[str, int]:
-    return {"batch": cfg.samples, "minibatch": cfg.minibatch, "stochastic": 1}
+@dataclass
+class BatchSizeStudy:
+    """One linear model trained from the same initialisation with batch, mini-batch and stochastic GD."""
+
+    curves: dict[str, dict[str, list[float]]]  # method -> epoch, loss (MSE on all samples), steps, samples_seen
+    rows: list[dict]                           # method, batch_size, steps_per_epoch, losses at equal samples/steps
+    samples: int                               # training samples N
+
+    def row(self, method: str) -> dict:
+        for r in self.rows:
+            if r["method"] == method:
+                return r
+        raise KeyError(f"method={method!r}: valid methods are {', '.join(r['method'] for r in self.rows)}")
+
+    @property
+    def equal_steps_key(self) -> str:
+        """The table column of the loss after N updates (as many as one epoch of stochastic GD)."""
+        return f"loss_after_{self.samples}_steps"
 
 
-def compare_batch_sizes(cfg: Config, device) -> dict[str, dict[str, list[float]]]:
-    """Train one linear model from the same initialisation with each batch size; full-data loss per epoch.
-
-    Batch GD runs ``samples`` epochs, so that it makes as many steps as one epoch of stochastic GD.
-    """
-    x, y = regression_data(cfg.samples, cfg.features, cfg.noise, cfg.seed)
-    full = TensorLoader(x, y, batch_size=cfg.samples, shuffle=False, device=device)
-    init = nn.Linear(cfg.features, 1).state_dict()
-    curves = {}
-    for name, size in batch_sizes(cfg).items():
-        model = nn.Linear(cfg.features, 1)
+def batch_size_study(x: torch.Tensor, y: torch.Tensor, *, lr: float = Config.lr, minibatch: int = Config.minibatch,
+                     epochs: int = Config.epochs, seed: int = Config.seed, device: torch.device | str = "cpu",
+                     checkpoint_dir: Path | None = None) -> BatchSizeStudy:
+    """Train nn.Linear on ``x`` (N, D), ``y`` (N, 1) with SGD of step size ``lr`` and batch sizes N (batch GD),
+    ``minibatch`` and 1 (stochastic GD), all from one initialisation and one sample order; measures the MSE on all
+    N samples after each epoch. Mini-batch and stochastic GD run ``epochs`` epochs, batch GD max(epochs, N), so
+    that it makes as many steps as one epoch of stochastic GD. Checkpoints: ``checkpoint_dir / "batch-<method>"``."""
+    _check_positive("minibatch", minibatch)
+    _check_positive("epochs", epochs)
+    n = len(x)
+    sizes = {"batch": n, "minibatch": minibatch, "stochastic": 1}
+    full = TensorLoader(x, y, batch_size=n, shuffle=False, device=device)
+    seed_everything(seed)
+    init = nn.Linear(x.shape[1], 1).state_dict()
+    curves, rows = {}, []
+    for name, size in sizes.items():
+        model = nn.Linear(x.shape[1], 1)
         model.load_state_dict(init)
-        order = torch.Generator().manual_seed(cfg.seed)  # the same sample order for every run
+        order = torch.Generator().manual_seed(seed)  # the same sample order for every run
         data = TensorLoader(x, y, batch_size=size, shuffle=True, device=device, generator=order)
-        epochs = max(cfg.epochs, cfg.samples) if name == "batch" else cfg.epochs
+        runs = max(epochs, n) if name == "batch" else epochs
         start = evaluate(model.to(device), full, losses.mse, device, metrics=())["loss"]
         history = fit(model, data, full, loss_fn=losses.mse, optimizer=get_optimizer("sgd", model.parameters(),
-                      lr=cfg.lr), epochs=epochs, device=device, metrics=(), progress=False, desc=name)
+                      lr=lr), epochs=runs, device=device, metrics=(), progress=False, desc=name,
+                      checkpoint_dir=subfolder(checkpoint_dir, f"batch-{name}"), resume=checkpoint_dir is not None)
         loss = [start] + history["val_loss"]
-        steps_per_epoch = len(data)
-        curves[name] = {"epoch": list(range(len(loss))), "loss": loss,
-                        "steps": [e * steps_per_epoch for e in range(len(loss))],
-                        "samples_seen": [e * cfg.samples for e in range(len(loss))]}
-    return curves
-
-
-def batch_size_table(cfg: Config, curves) -> list[dict]:
-    """Loss after one epoch (equal samples seen) and after ``samples`` steps (equal number of updates)."""
-    rows = []
-    for name, size in batch_sizes(cfg).items():
-        c = curves[name]
-        at_steps = c["steps"].index(cfg.samples) if cfg.samples in c["steps"] else None
+        c = {"epoch": list(range(len(loss))), "loss": loss, "steps": [e * len(data) for e in range(len(loss))],
+             "samples_seen": [e * n for e in range(len(loss))]}
+        curves[name] = c
+        at_steps = c["steps"].index(n) if n in c["steps"] else None
         rows.append({"method": name, "batch_size": size, "steps_per_epoch": c["steps"][1],
                      "loss_after_1_epoch": c["loss"][1],
-                     f"loss_after_{cfg.samples}_steps": c["loss"][at_steps] if at_steps is not None else None,
+                     f"loss_after_{n}_steps": c["loss"][at_steps] if at_steps is not None else None,
                      "final_loss": c["loss"][-1], "final_samples_seen": c["samples_seen"][-1]})
-    return rows
+    return BatchSizeStudy(curves, rows, n)
 
 
 # -------------------------------------------------------------------------------------------------- run
@@ -167,73 +238,117 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
     started = time.perf_counter()
+    ckpt = Path(out) / "checkpoints" if out is not None else None
 
-    loss_rows, decomposition = loss_checks(cfg.seed)
-    paths, gd_rows = gradient_descent_on_bowl(cfg.gd_lrs, cfg.gd_steps)
-    curves = compare_batch_sizes(cfg, device)
-    bs_rows = batch_size_table(cfg, curves)
+    checks = loss_check_study(seed=cfg.seed)
+    steps = step_size_study(lrs=cfg.gd_lrs, steps=cfg.gd_steps)
+    x, y = regression_data(samples=cfg.samples, features=cfg.features, noise=cfg.noise, seed=cfg.seed)
+    batches = batch_size_study(x, y, lr=cfg.lr, minibatch=cfg.minibatch, epochs=cfg.epochs, seed=cfg.seed,
+                               device=device, checkpoint_dir=ckpt)
 
-    metrics = {"loss_max_abs_diff_vs_torch": max(r["abs_diff"] for r in loss_rows),
+    decomposition = checks.decomposition
+    metrics = {"loss_max_abs_diff_vs_torch": checks.max_abs_diff,
                "cross_entropy_minus_kl_plus_entropy": decomposition["gap"],
                "soft_label_entropy": decomposition["label_entropy"]}
-    for r in gd_rows:
+    for r in steps.rows:
         metrics[f"gd_final_loss_lr{r['lr']:g}"] = r["final_loss"]
         metrics[f"gd_distance_lr{r['lr']:g}"] = r["distance_to_min"]
         metrics[f"gd_overshoots_lr{r['lr']:g}"] = float(r["overshoots"])
-    for r in bs_rows:
+    for r in batches.rows:
         metrics[f"{r['method']}_loss_after_1_epoch"] = r["loss_after_1_epoch"]
-        if r[f"loss_after_{cfg.samples}_steps"] is not None:  # batch and stochastic GD: measured at an epoch's end
-            metrics[f"{r['method']}_loss_after_{cfg.samples}_steps"] = r[f"loss_after_{cfg.samples}_steps"]
+        if r[batches.equal_steps_key] is not None:  # batch and stochastic GD: measured at an epoch's end
+            metrics[f"{r['method']}_{batches.equal_steps_key}"] = r[batches.equal_steps_key]
         metrics[f"{r['method']}_final_loss"] = r["final_loss"]
     metrics["noise_floor"] = cfg.noise**2
     history = {f"gd_lr{lr:g}": {"step": list(range(len(p))), "loss": values("bowl", p).tolist()}
-               for lr, p in paths.items()}
-    history.update({f"regression_{k}": v for k, v in curves.items()})
+               for lr, p in steps.paths.items()}
+    history.update({f"regression_{k}": v for k, v in batches.curves.items()})
     result = LabResult(
         lab="gradient_descent", config=asdict(cfg), metrics=metrics, history=history,
-        tables={"losses_vs_torch": loss_rows, "cross_entropy_decomposition": [decomposition],
-                "output_activations": activation_examples(), "gradient_descent": gd_rows, "batch_sizes": bs_rows},
-        figures=figures(paths, gd_rows, curves), device=str(device))
+        tables={"losses_vs_torch": checks.rows, "cross_entropy_decomposition": [decomposition],
+                "output_activations": activation_examples(), "gradient_descent": steps.rows,
+                "batch_sizes": batches.rows},
+        figures={"gd_contours": step_size_contours_figure(steps), "gd_loss": step_size_loss_figure(steps),
+                 "batch_vs_minibatch": batch_size_figure(batches), "loss_functions": loss_functions_figure()},
+        captions=captions(checks, steps, batches, cfg.noise**2), device=str(device))
     return finish(result, out, started)
 
 
-def figures(paths, gd_rows, curves) -> dict:
+def captions(checks: LossCheckStudy, steps: StepSizeStudy, batches: BatchSizeStudy, noise_floor: float) -> dict:
+    """One sentence per figure and main table, from this run's numbers."""
+    verdicts = "; ".join(f"η = {r['lr']:g}: {r['verdict']}" for r in steps.rows)
+    one_epoch = min(batches.rows, key=lambda r: r["loss_after_1_epoch"])["method"]
+    return {
+        "loss_functions": "MSE, Huber (δ = 1) and |r| against the residual; cross-entropy against the true class's "
+                          "probability.",
+        "losses_vs_torch": f"Each written-out loss against torch's (float64): largest difference "
+                           f"{checks.max_abs_diff:.1e}.",
+        "cross_entropy_decomposition": f"H(p, q) - (KL(p || q) + H(p)) = {checks.decomposition['gap']:.1e} on soft "
+                                       "labels.",
+        "gd_contours": f"Gradient-descent paths from (0, 0) on the bowl: {verdicts}.",
+        "gd_loss": f"f(x, y) per step for each step size over {steps.rows[0]['steps']} steps (log scale).",
+        "gradient_descent": f"Final loss, distance to the minimum and overshoots per step size: {verdicts}.",
+        "batch_vs_minibatch": f"Training MSE against updates (left) and samples seen (right); after one epoch "
+                              f"{one_epoch} GD is lowest; the noise floor is {noise_floor:g}.",
+        "batch_sizes": f"Loss after one epoch and after {batches.samples} updates per batch size.",
+    }
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def step_size_contours_figure(result: StepSizeStudy):
+    """One contour panel per step size with its path and its verdict in the title."""
     from esc_course.optim.landscapes import draw
     from esc_course.viz import new_figure
 
-    contours, axes = new_figure(len(paths), size=(4.0, 3.8))
-    for ax, (lr, path), row in zip(axes, paths.items(), gd_rows):
+    fig, axes = new_figure(len(result.paths), size=(4.0, 3.8))
+    for ax, (lr, path), row in zip(axes, result.paths.items(), result.rows):
         draw(ax, "bowl", {f"η = {lr:g}": path}, title=f"η = {lr:g}: {row['verdict']}")
+    return fig
 
-    descent, (ax,) = new_figure()
-    for lr, path in paths.items():
+
+def step_size_loss_figure(result: StepSizeStudy):
+    """f(x, y) after each step, one line per step size (log scale)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(5.6, 3.8))
+    for lr, path in result.paths.items():
         ax.plot(values("bowl", path).numpy(), marker=".", label=f"η = {lr:g}")
     ax.set(yscale="log", xlabel="step", ylabel="f(x, y)", title="gradient descent on the bowl")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: the lines span the whole plot
+    return fig
 
-    batches, (by_step, by_sample) = new_figure(2)
-    for name, c in curves.items():  # the start (0 steps, 0 samples) is drawn at 0.5 to show on the log axis
+
+def batch_size_figure(result: BatchSizeStudy):
+    """Training loss (MSE on all samples) against updates and against samples seen, one line per batch size."""
+    from esc_course.viz import new_figure
+
+    fig, (by_step, by_sample) = new_figure(2)
+    for name, c in result.curves.items():  # the start (0 steps, 0 samples) is drawn at 0.5 to show on the log axis
         by_step.plot([max(s, 0.5) for s in c["steps"]], c["loss"], marker=".", label=name)
         by_sample.plot([max(s, 0.5) for s in c["samples_seen"]], c["loss"], marker=".", label=name)
     for ax, what in ((by_step, "steps (updates)"), (by_sample, "samples seen")):
         ax.set(xscale="log", yscale="log", xlabel=what, ylabel="training loss (MSE, all samples)",
                title=f"loss against {what}")
         ax.grid(alpha=0.3)
-        ax.legend()
-    return {"gd_contours": contours, "gd_loss": descent, "batch_vs_minibatch": batches,
-            "loss_functions": loss_functions_figure()}
+        ax.legend(loc="lower left")
+    return fig
 
 
-def loss_functions_figure():
-    """MSE, Huber and |r| against the residual; cross-entropy -log p against the true class's probability."""
+def loss_functions_figure(*, deltas: tuple[float, ...] = (1.0,)):
+    """MSE, Huber (one curve per δ in ``deltas``) and |r| against the residual; cross-entropy -log p against the
+    true class's probability."""
     from esc_course.viz import new_figure
 
+    bad = [d for d in deltas if not isinstance(d, (int, float)) or not math.isfinite(d) or d <= 0]
+    if not deltas or bad:
+        raise ValueError(f"deltas={deltas!r}: expected one or more positive Huber thresholds δ")
     fig, (reg, cls) = new_figure(2)
     r = torch.linspace(-3, 3, 301)
     zero = torch.zeros_like(r)
     reg.plot(r, losses.mse(r, zero, reduction="none"), label="MSE: r²")
-    reg.plot(r, losses.huber(r, zero, delta=1.0, reduction="none"), label="Huber (δ = 1)")
+    for delta in deltas:
+        reg.plot(r, losses.huber(r, zero, delta=float(delta), reduction="none"), label=f"Huber (δ = {delta:g})")
     reg.plot(r, r.abs(), "--", label="|r|")
     reg.set(xlabel="residual r = ŷ - y", ylabel="loss", title="regression losses", ylim=(0, 4))
     p = torch.linspace(0.005, 0.995, 199)
@@ -242,7 +357,8 @@ def loss_functions_figure():
     cls.set(xlabel="predicted probability p", ylabel="cross-entropy", title="(binary) cross-entropy")
     for ax in (reg, cls):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    reg.legend(fontsize=8, loc="upper center")
+    cls.legend(fontsize=8, loc="upper center")
     return fig
 
 

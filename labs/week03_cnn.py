@@ -7,27 +7,34 @@ model errs (confusion matrix, misclassified images) and the slides' table: conv 
 compute, fully-connected layers most of the parameters (measured for the lab's models and for torchvision's
 AlexNet, VGG-16 and ResNet-18). Runs on the embedded digits by default; --dataset=shapes|mnist|fashion_mnist|
 cifar10, or --data-dir=<an ImageFolder> for the club's practice data.
+
+Studies (each one notebook cell): ``convolution_study`` (no training), ``training_study`` (trains the models),
+``prediction_study`` (the first model's test predictions), ``complexity_study`` (counts, no training).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from esc_course.config import quick_variant
 from esc_course.device import get_device
 from esc_course.metrics import confusion_matrix
 from esc_course.models import count_parameters
-from esc_course.models.cnn import build_cnn
+from esc_course.models.cnn import CNN_MODELS, build_cnn
+from esc_course.models.complexity import REFERENCE_MODELS, complexity_table, kind_table, layer_costs
 from esc_course.runs import LabResult, finish
+from esc_course.scratch.conv import conv2d, slide_example
 from esc_course.seed import seed_everything
 from esc_course.train import evaluate, fit
 
 HEADLINE = "test_accuracy"
+MODELS = ("vgg", "lenet5", "resnet", "nin", "separable")   # the lab's five CNNs, the figures' model first
 
 
 @dataclass
@@ -49,7 +56,7 @@ class Config:
     quick: bool = False         # small, fast variant for CPU CI and weak laptops
 
 
-QUICK = dict(epochs=6, compare=("lenet5",), train_size=5000)
+QUICK = dict(epochs=6, train_size=5000)   # all five models, fewer epochs (quick still compares every CNN)
 
 
 def data_for(cfg: Config, device: torch.device):
@@ -64,102 +71,214 @@ def data_for(cfg: Config, device: torch.device):
                    train_size=cfg.train_size or None, image_size=cfg.image_size)
 
 
-def make_model(name: str, cfg: Config, info) -> torch.nn.Module:
-    extra = {"batch_norm": cfg.batch_norm} if name in ("vgg", "nin") else {}
-    return build_cnn(name, in_channels=info.channels, num_classes=info.num_classes, image_size=info.size, **extra)
+def make_model(name: str, *, in_channels: int, num_classes: int, image_size: int, batch_norm: bool = True
+               ) -> nn.Module:
+    """CNN ``name`` for images of ``in_channels`` x ``image_size`` x ``image_size``; ``batch_norm`` reaches the
+    VGG's and NiN's conv blocks (ResNet and separable always have it, LeNet-5 never)."""
+    extra = {"batch_norm": batch_norm} if name in ("vgg", "nin") else {}
+    return build_cnn(name, in_channels=in_channels, num_classes=num_classes, image_size=image_size, **extra)
 
 
-def train_one(name: str, cfg: Config, data, device) -> tuple[torch.nn.Module, dict, dict]:
-    """Train model ``name``; return it, its History (as a dict) and its summary row."""
-    seed_everything(cfg.seed)  # the same initial randomness for every model
-    model = make_model(name, cfg, data.info).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.epochs, 1))
-    start = time.perf_counter()
-    history = fit(model, data.train, data.val, loss_fn=F.cross_entropy, optimizer=opt, epochs=cfg.epochs,
-                  device=device, scheduler=sched, desc=name)
-    seconds = time.perf_counter() - start
-    test = evaluate(model, data.test, F.cross_entropy, device)
-    row = {"model": name, "params": count_parameters(model), "test_accuracy": test["accuracy"],
-           "test_loss": test["loss"], "best_val_accuracy": max(history["val_accuracy"]) if data.val else None,
-           "train_seconds": seconds}
-    return model, history.to_dict(), row
+# ---- convolution by hand ------------------------------------------------------------------------------------
+
+@dataclass
+class ConvolutionResult:
+    example: dict[str, torch.Tensor]  # the slides' "image" 5x5, "filter" 3x3, "feature" 3x3, "pooled" 2x2
+    slide_correct: bool               # our feature map equals the slides' [[4, 3, 4], [2, 4, 3], [2, 3, 4]]
+    scratch_max_error: float          # largest |conv2d - F.conv2d| on random multi-channel input
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Inputs, labels and predicted classes over a whole loader, on the CPU."""
-    model.eval()
-    xs, ys, ps = [], [], []
-    for x, y in loader:
-        ps.append(model(x).argmax(1).cpu())
-        xs.append(x.cpu())
-        ys.append(y.cpu())
-    return torch.cat(xs), torch.cat(ys), torch.cat(ps)
+SLIDE_FEATURE = [[4, 3, 4], [2, 4, 3], [2, 3, 4]]
 
 
 def scratch_conv_check(seed: int) -> float:
     """Largest difference between the hand-written conv2d and F.conv2d on random multi-channel input."""
-    from esc_course.scratch.conv import conv2d
-
     g = torch.Generator().manual_seed(seed)
     x, w, b = torch.randn(2, 3, 7, 7, generator=g), torch.randn(4, 3, 3, 3, generator=g), torch.randn(4, generator=g)
     return (conv2d(x, w, b, stride=2, padding=1) - F.conv2d(x, w, b, stride=2, padding=1)).abs().max().item()
 
+
+def convolution_study(*, seed: int = 0) -> ConvolutionResult:
+    """The slides' 5x5 example by hand, and the hand-written conv2d against F.conv2d (absolute error, no unit)."""
+    example = slide_example()
+    return ConvolutionResult(example, example["feature"].tolist() == SLIDE_FEATURE, scratch_conv_check(seed))
+
+
+# ---- training the CNNs --------------------------------------------------------------------------------------
+
+@dataclass
+class TrainingResult:
+    models: dict[str, nn.Module]                   # name -> the trained model (in training order)
+    histories: dict[str, dict[str, list[float]]]   # name -> History.to_dict(): per-epoch train_loss, val_accuracy...
+    rows: list[dict]                               # one per model: params, test accuracy/loss, best val, seconds
+
+    @property
+    def first(self) -> str:
+        """The first model trained: the one the figures show."""
+        return next(iter(self.models))
+
+    def accuracy(self, name: str) -> float:
+        return next(r["test_accuracy"] for r in self.rows if r["model"] == name)
+
+
+def training_study(data, *, models: tuple[str, ...] = MODELS, epochs: int = 20, lr: float = 3e-3,
+                   batch_norm: bool = True, seed: int = 0, device: torch.device | str | None = None,
+                   checkpoint_dir: Path | None = None) -> TrainingResult:
+    """Train each CNN in ``models`` on ``data`` (a DataSplits) the same way: Adam at ``lr``, cosine-annealed to 0
+    over ``epochs``, the same seed. Rows: params (count), test_accuracy (share), test_loss (cross-entropy, nats),
+    best_val_accuracy (share), train_seconds (wall-clock s). With ``checkpoint_dir``, each model's fit resumes from
+    ``checkpoint_dir / "train-<name>"``."""
+    unknown = [m for m in models if m not in CNN_MODELS]
+    if unknown or not models:
+        raise ValueError(f"models={models!r}: give one or more of the valid models: {', '.join(CNN_MODELS)}")
+    device = get_device(device) if device is None or isinstance(device, str) else device
+    info = data.info
+    trained, histories, rows = {}, {}, []
+    for name in dict.fromkeys(models):
+        seed_everything(seed)  # the same initial randomness for every model
+        generator = getattr(data.train, "generator", None)
+        if generator is not None:  # and the same batch order, however many runs came before
+            generator.manual_seed(seed)
+        model = make_model(name, in_channels=info.channels, num_classes=info.num_classes, image_size=info.size,
+                           batch_norm=batch_norm).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+        start = time.perf_counter()
+        history = fit(model, data.train, data.val, loss_fn=F.cross_entropy, optimizer=opt, epochs=epochs,
+                      device=device, scheduler=sched, desc=name,
+                      checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"train-{name}",
+                      resume=checkpoint_dir is not None)
+        seconds = time.perf_counter() - start
+        test = evaluate(model, data.test, F.cross_entropy, device)
+        trained[name], histories[name] = model, history.to_dict()
+        rows.append({"model": name, "params": count_parameters(model), "test_accuracy": test["accuracy"],
+                     "test_loss": test["loss"],
+                     "best_val_accuracy": max(history["val_accuracy"]) if data.val else None,
+                     "train_seconds": seconds})
+    return TrainingResult(trained, histories, rows)
+
+
+def training_figure(result: TrainingResult):
+    """Training loss and validation accuracy per epoch, one line per model."""
+    from esc_course.viz import history_figure
+
+    return history_figure(result.histories, keys=("train_loss", "val_accuracy"), title="")
+
+
+# ---- what the model learned and where it errs ---------------------------------------------------------------
+
+@dataclass
+class Predictions:
+    model: nn.Module       # the model that predicted (for its filters and feature maps)
+    x: torch.Tensor        # test inputs as the model saw them (normalised), on the CPU, (N, C, H, W)
+    images: torch.Tensor   # the same images un-normalised for display
+    y: torch.Tensor        # true classes (N,)
+    pred: torch.Tensor     # predicted classes (N,)
+    classes: list = field(default_factory=list)
+
+    @property
+    def confusion(self) -> torch.Tensor:
+        """(true, predicted) counts."""
+        return confusion_matrix(self.pred, self.y, len(self.classes))
+
+    @property
+    def errors(self) -> int:
+        return int((self.pred != self.y).sum())
+
+    @property
+    def accuracy(self) -> float:
+        return 1 - self.errors / max(len(self.y), 1)
+
+
+@torch.no_grad()
+def prediction_study(model: nn.Module, data) -> Predictions:
+    """``model``'s predictions on the whole test split of ``data`` (a DataSplits), kept on the CPU."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    xs, ys, ps = [], [], []
+    for x, y in data.test:
+        ps.append(model(x.to(device)).argmax(1).cpu())
+        xs.append(x.cpu())
+        ys.append(y.cpu())
+    model.train(was_training)
+    x = torch.cat(xs)
+    images = x * data.std.reshape(1, -1, 1, 1) + data.mean.reshape(1, -1, 1, 1) if data.mean is not None else x
+    return Predictions(model, x, images, torch.cat(ys), torch.cat(ps), list(data.info.classes))
+
+
+# ---- parameters and multiply-adds ---------------------------------------------------------------------------
+
+@dataclass
+class ComplexityResult:
+    rows: list[dict]          # per model: params_M, conv/fc parameter shares (%), macs_M, conv/fc MAC shares (%)
+    layers: list[dict]        # per layer of ``models[0]``: kind, params, MACs
+    layer_types: list[dict]   # the same summed per layer kind, with shares (%)
+
+    def row(self, name: str) -> dict:
+        return next(r for r in self.rows if r["model"] == name)
+
+
+def complexity_study(*, models: tuple[str, ...] = MODELS, input_shape: tuple[int, int, int] = (1, 8, 8),
+                     num_classes: int = 10, batch_norm: bool = True,
+                     references: tuple[str, ...] = tuple(REFERENCE_MODELS)) -> ComplexityResult:
+    """Parameters and multiply-adds (per image) of the lab's CNNs at ``input_shape`` (C, H, W) and of torchvision's
+    ``references`` at 3x224x224. Counting needs no training: the models are built fresh."""
+    c, h, _ = input_shape
+    built = {name: (make_model(name, in_channels=c, num_classes=num_classes, image_size=h, batch_norm=batch_norm),
+                    input_shape) for name in dict.fromkeys(models)}
+    layers = layer_costs(next(iter(built.values()))[0], input_shape)
+    return ComplexityResult(complexity_table(built, references), layers, kind_table(layers))
+
+
+# ---- the lab ------------------------------------------------------------------------------------------------
 
 def run(cfg: Config, out: Path | None = None) -> LabResult:
     cfg = quick_variant(cfg, QUICK)
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
     started = time.perf_counter()
-    from esc_course.models.complexity import complexity_table, kind_table, layer_costs
-    from esc_course.scratch.conv import slide_example
-
     data = data_for(cfg, device)
     info = data.info
-    names = [cfg.model] + [m for m in cfg.compare if m != cfg.model]
-    models, histories, rows = {}, {}, []
-    for name in names:
-        models[name], histories[name], row = train_one(name, cfg, data, device)
-        rows.append(row)
-    main = models[cfg.model]
-    x, y, pred = predict(main, data.test)
-    shape = (info.channels, info.size, info.size)
-    complexity = complexity_table({name: (m, shape) for name, m in models.items()})
-    for r, row in zip(complexity, rows):
-        row["macs"] = round(r["macs_M"] * 1e6)
-    example = slide_example()
+    names = (cfg.model, *(m for m in cfg.compare if m != cfg.model))
+    conv = convolution_study(seed=cfg.seed)
+    trained = training_study(data, models=names, epochs=cfg.epochs, lr=cfg.lr, batch_norm=cfg.batch_norm,
+                             seed=cfg.seed, device=device,
+                             checkpoint_dir=None if out is None else Path(out) / "checkpoints")
+    preds = prediction_study(trained.models[cfg.model], data)
+    cost = complexity_study(models=names, input_shape=(info.channels, info.size, info.size),
+                            num_classes=info.num_classes, batch_norm=cfg.batch_norm)
+    rows = [dict(r, macs=round(cost.row(r["model"])["macs_M"] * 1e6)) for r in trained.rows]
     metrics = {
         "test_accuracy": rows[0]["test_accuracy"],
         "params": rows[0]["params"],
         "macs": rows[0]["macs"],
         **{f"{r['model']}_test_accuracy": r["test_accuracy"] for r in rows[1:]},
-        "scratch_conv_max_error": scratch_conv_check(cfg.seed),
-        "slide_example_correct": float(example["feature"].tolist() == [[4, 3, 4], [2, 4, 3], [2, 3, 4]]),
+        "scratch_conv_max_error": conv.scratch_max_error,
+        "slide_example_correct": float(conv.slide_correct),
     }
-    layers = layer_costs(main, shape)
-    images = x * data.std.reshape(1, -1, 1, 1) + data.mean.reshape(1, -1, 1, 1) if data.mean is not None else x
     result = LabResult(
-        lab="cnn", config=asdict(cfg), metrics=metrics, history=histories,
-        tables={"models": rows, "complexity": complexity, "layer_types": kind_table(layers), "layers": layers,
+        lab="cnn", config=asdict(cfg), metrics=metrics, history=trained.histories,
+        tables={"models": rows, "complexity": cost.rows, "layer_types": cost.layer_types, "layers": cost.layers,
                 "slide_example": [{"row": i, **{f"col{j}": v for j, v in enumerate(r)}}
-                                  for i, r in enumerate(example["feature"].tolist())]},
-        figures=figures(main, histories, x, images, y, pred, info, example, device), device=str(device),
+                                  for i, r in enumerate(conv.example["feature"].tolist())]},
+        figures={"convolution_example": convolution_figure(conv), "training_curves": training_figure(trained),
+                 "filters": filters_figure(preds.model), "feature_maps": feature_maps_figure(preds),
+                 "confusion_matrix": confusion_figure(preds), "misclassified": misclassified_figure(preds)},
+        captions={
+            "convolution_example": "The slides' 5x5 image convolved with the 3x3 filter, and 2x2 max pooling.",
+            "training_curves": f"Training loss and validation accuracy per epoch of {', '.join(names)}.",
+            "filters": f"The first conv layer's learned filters of {cfg.model}.",
+            "feature_maps": f"{cfg.model}'s first two conv layers' activations for one test image.",
+            "confusion_matrix": f"{cfg.model}'s test predictions against the true classes.",
+            "misclassified": f"Test images {cfg.model} got wrong, with true and predicted class.",
+            "models": "Parameters, test accuracy, best validation accuracy and training time per model.",
+            "complexity": "Parameters and multiply-adds per model, and the shares of conv and FC layers.",
+            "layer_types": f"{cfg.model}'s parameters and multiply-adds summed per layer type.",
+        },
+        device=str(device),
     )
     return finish(result, out, started)
-
-
-def figures(model, histories, x, images, y, pred, info, example, device) -> dict:
-    from esc_course.viz import history_figure
-
-    return {
-        "convolution_example": convolution_figure(example),
-        "training_curves": history_figure(histories, keys=("train_loss", "val_accuracy"), title=""),
-        "filters": filters_figure(model),
-        "feature_maps": feature_maps_figure(model, x[:1].to(device), images[0]),
-        "confusion_matrix": confusion_figure(confusion_matrix(pred, y, info.num_classes), info.classes),
-        "misclassified": misclassified_figure(images, y, pred, info.classes),
-    }
 
 
 def show_image(ax, img: torch.Tensor, title: str = "", cmap: str = "gray") -> None:
@@ -174,10 +293,11 @@ def show_image(ax, img: torch.Tensor, title: str = "", cmap: str = "gray") -> No
     ax.set_yticks([])
 
 
-def convolution_figure(example: dict):
+def convolution_figure(result: ConvolutionResult):
     """The slides' 5x5 image, 3x3 filter, the convolved feature and its 2x2 max pooling, with the numbers."""
     from esc_course.viz import new_figure
 
+    example = result.example
     fig, axes = new_figure(4, size=(2.6, 2.6))
     for ax, key in zip(axes, ("image", "filter", "feature", "pooled")):
         m = example[key]
@@ -215,22 +335,26 @@ def filters_figure(model, limit: int = 32):
 
 
 @torch.no_grad()
-def feature_maps_figure(model, x: torch.Tensor, image: torch.Tensor, per_layer: int = 8):
-    """The input and the activations of the first two conv layers for it (the first ``per_layer`` channels)."""
+def feature_maps_figure(preds: Predictions, index: int = 0, per_layer: int = 8):
+    """Test image ``index`` and the activations of the model's first two conv layers for it (the first
+    ``per_layer`` channels, after ReLU)."""
     from esc_course.viz import new_figure
 
+    model = preds.model
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][:2]
     maps: list[torch.Tensor] = []
     hooks = [c.register_forward_hook(lambda m, i, o: maps.append(o[0].relu().cpu())) for c in convs]
+    was_training = model.training
     model.eval()
     try:
-        model(x)
+        model(preds.x[index:index + 1].to(next(model.parameters()).device))
     finally:
         for h in hooks:
             h.remove()
+        model.train(was_training)
     fig, axes = new_figure(per_layer + 1, len(maps), size=(1.2, 1.3))
     for row, fmap in enumerate(maps):
-        show_image(axes[row * (per_layer + 1)], image, "input" if row == 0 else "")
+        show_image(axes[row * (per_layer + 1)], preds.images[index], "input" if row == 0 else "")
         for j in range(per_layer):
             ax = axes[row * (per_layer + 1) + 1 + j]
             if j < len(fmap):
@@ -242,9 +366,11 @@ def feature_maps_figure(model, x: torch.Tensor, image: torch.Tensor, per_layer: 
     return fig
 
 
-def confusion_figure(cm: torch.Tensor, classes) -> object:
+def confusion_figure(preds: Predictions):
+    """(true, predicted) counts of the test predictions, with the counts written in."""
     from esc_course.viz import new_figure
 
+    cm, classes = preds.confusion, preds.classes
     k = len(classes)
     fig, (ax,) = new_figure(size=(max(3.6, 0.45 * k + 1.5), max(3.2, 0.45 * k + 1.2)))
     ax.imshow(cm.numpy(), cmap="Blues")
@@ -257,14 +383,15 @@ def confusion_figure(cm: torch.Tensor, classes) -> object:
     short = [str(c)[:10] for c in classes]
     ax.set_xticks(range(k), short, rotation=90, fontsize=7)
     ax.set_yticks(range(k), short, fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix (test accuracy "
-                                                      f"{cm.diag().sum().item() / max(cm.sum().item(), 1):.3f})")
+    ax.set(xlabel="predicted", ylabel="true", title=f"confusion matrix (test accuracy {preds.accuracy:.3f})")
     return fig
 
 
-def misclassified_figure(images: torch.Tensor, y: torch.Tensor, pred: torch.Tensor, classes, limit: int = 16):
+def misclassified_figure(preds: Predictions, limit: int = 16):
+    """Up to ``limit`` test images the model got wrong, titled with the true and the predicted class."""
     from esc_course.viz import new_figure
 
+    images, y, pred, classes = preds.images, preds.y, preds.pred, preds.classes
     wrong = torch.nonzero(pred != y).flatten()[:limit]
     n = max(len(wrong), 1)
     cols = min(8, n)
@@ -276,7 +403,7 @@ def misclassified_figure(images: torch.Tensor, y: torch.Tensor, pred: torch.Tens
         axes[0].axis("off")
     for ax in axes[max(len(wrong), 1):]:
         ax.set_visible(False)
-    fig.suptitle(f"misclassified test images ({int((pred != y).sum())} of {len(y)})", fontsize=10)
+    fig.suptitle(f"misclassified test images ({preds.errors} of {len(y)})", fontsize=10)
     return fig
 
 

@@ -6,13 +6,17 @@ training curves and the share of saturated and dead units per layer. The classic
 per-layer statistics of activations and gradients show which combinations vanish, saturate or explode.
 Batch/layer/group norm from scratch, checked against torch.nn, and in training. Batch norm's effect on a small VGG
 (Santurkar et al. 2018): larger learning rates, "noisy BN", and the smoothness of the loss along the gradient.
+
+Studies (each one notebook cell, each takes the data splits from one ``loaders("digits", ...)`` call):
+``activation_study``, ``init_study``, ``norm_study``, ``learning_rate_study``, ``landscape_study``,
+``noisy_bn_study``; ``norm_check`` and ``batch_norm_2x2`` need no data.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -25,9 +29,9 @@ from esc_course.device import get_device
 from esc_course.models import MLP, Maxout, init_weights
 from esc_course.models.cnn import SmallVGG
 from esc_course.runs import LabResult, finish
-from esc_course.scratch import norm as scratch
+from esc_course.scratch.norm import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from esc_course.seed import seed_everything
-from esc_course.smoothness import BatchNormNoise, LandscapeProbe
+from esc_course.smoothness import BatchNormNoise, landscape_step
 from esc_course.train import NonFiniteLossError, evaluate, fit
 
 HEADLINE = "bn_accuracy"
@@ -36,9 +40,9 @@ ACTIVATION_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu", "prelu", "elu", "ma
 INIT_SCHEMES = ("normal_0.01", "normal_1", "xavier", "he")
 NORMS = {  # name -> a from-scratch layer for `width` features (esc_course.scratch.norm), or None
     "none": None,
-    "batch": lambda width: scratch.BatchNorm1d(width),
-    "layer": lambda width: scratch.LayerNorm(width),
-    "group": lambda width: scratch.GroupNorm(8, width),
+    "batch": lambda width: BatchNorm1d(width),
+    "layer": lambda width: LayerNorm(width),
+    "group": lambda width: GroupNorm(8, width),
 }
 
 
@@ -71,18 +75,61 @@ QUICK = dict(depth=6, act_epochs=5, init_width=256, init_samples=512, init_epoch
              vgg_widths=(8, 16, 32), vgg_epochs=3, vgg_lrs=(0.03, 0.3), landscape_every=8)
 
 
-def sgd(model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+# ---- one training run ---------------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One training run: its per-epoch history and test accuracy, or where its loss became NaN/inf."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)  # History.to_dict(); {} when it diverged
+    test_accuracy: float | None = None     # share of the test split; None when the run diverged
+    diverged: str | None = None            # NonFiniteLossError's message when the loss became NaN/inf
+
+    @property
+    def final_train_loss(self) -> float | None:
+        """The last epoch's mean training loss (cross-entropy, nats); None when the run diverged."""
+        return self.history["train_loss"][-1] if self.history.get("train_loss") else None
+
+    def row(self) -> dict:
+        """The columns every study's table has: test_accuracy, final_train_loss, diverged."""
+        return {"test_accuracy": self.test_accuracy, "final_train_loss": self.final_train_loss,
+                "diverged": self.diverged is not None}
 
 
-def train(model: nn.Module, splits, lr: float, epochs: int, device, train_data=None, on_epoch=None):
-    """SGD + momentum with cross-entropy; returns (History dict or None, test accuracy or NaN if it diverged)."""
+def number(value: float | None) -> float:
+    """A table value as a metric: None (a diverged run) becomes NaN."""
+    return math.nan if value is None else float(value)
+
+
+def fresh_order(data, seed: int) -> None:
+    """Re-seed the training loader's shuffling, so a run's batches depend on ``seed`` only, not on the runs made
+    before it (re-running one notebook cell then gives the same numbers)."""
+    generator = getattr(data.train, "generator", None)
+    if generator is not None:
+        generator.manual_seed(seed)
+
+
+def train(model: nn.Module, data, *, lr: float, epochs: int, device, seed: int = 0,
+          checkpoint_dir: Path | None = None) -> Run:
+    """SGD + momentum 0.9 with cross-entropy on ``data.train``; validation each epoch, test accuracy at the end.
+    A run whose loss becomes NaN/inf returns ``Run(diverged=<where>)`` instead of raising."""
+    fresh_order(data, seed)
     try:
-        history = fit(model, splits.train if train_data is None else train_data, splits.val, loss_fn=F.cross_entropy,
-                      optimizer=sgd(model, lr), epochs=epochs, device=device, progress=False, on_epoch=on_epoch)
-    except NonFiniteLossError:
-        return None, math.nan
-    return history.to_dict(), evaluate(model, splits.test, F.cross_entropy, device)["accuracy"]
+        history = fit(model, data.train, data.val, loss_fn=F.cross_entropy,
+                      optimizer=torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9), epochs=epochs,
+                      device=device, progress=False, checkpoint_dir=checkpoint_dir,
+                      resume=checkpoint_dir is not None)
+    except NonFiniteLossError as err:
+        return Run(diverged=f"loss became {err.value} at epoch {err.epoch}, step {err.step}")
+    return Run(history.to_dict(), evaluate(model, data.test, F.cross_entropy, device)["accuracy"])
+
+
+def _folder(checkpoint_dir: Path | None, name: str) -> Path | None:
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
+
+
+def _device(device) -> torch.device:
+    return device if isinstance(device, torch.device) else get_device(device or "auto")
 
 
 # ---- activations: saturated and dead units ------------------------------------------------------------------
@@ -141,24 +188,70 @@ def first_to_last_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return float(grads[0].norm() / grads[1].norm().clamp_min(1e-30))
 
 
-def activation_study(cfg: Config, splits, device):
-    """The same deep MLP and init with each activation; returns (histories, accuracy rows, per-layer unit rows)."""
-    x_probe, y_probe = splits.val.x.to(device), splits.val.y.to(device)
-    histories, rows, units = {}, [], []
-    for name in ACTIVATION_NAMES:
-        seed_everything(cfg.seed)
-        model = init_weights(MLP(64, hidden=(cfg.width,) * cfg.depth, out_features=10, activation=name), cfg.act_init)
-        grad_ratio = first_to_last_gradient(model.to(device), x_probe, y_probe)
-        history, acc = train(model, splits, cfg.act_lr, cfg.act_epochs, device)
-        stats = unit_stats(model, x_probe)
-        histories[f"act_{name}"] = history or {}
-        rows.append({"activation": name, "init": cfg.act_init, "init_grad_first_to_last": grad_ratio,
-                     "test_accuracy": acc,
-                     "final_train_loss": history["train_loss"][-1] if history else math.nan,
-                     "mean_saturated": sum(s["saturated"] for s in stats) / len(stats),
-                     "mean_dead": sum(s["dead"] for s in stats) / len(stats)})
+@dataclass
+class ActivationResult:
+    rows: list[dict]                 # per activation: init gradient ratio, test accuracy, final loss, unit shares
+    units: list[dict]                # per (activation, hidden layer): saturated and dead shares after training
+    runs: dict[str, Run]             # activation -> its training run
+
+    @property
+    def histories(self) -> dict[str, dict[str, list[float]]]:
+        return {name: run.history for name, run in self.runs.items()}
+
+    def diverged(self) -> dict[str, str]:
+        """activation -> where its loss became NaN/inf, for the runs that diverged."""
+        return {name: run.diverged for name, run in self.runs.items() if run.diverged}
+
+
+def activation_study(data, *, activations: tuple[str, ...] = ACTIVATION_NAMES, depth: int = 8, width: int = 64,
+                     init: str = "xavier", lr: float = 0.02, epochs: int = 20, seed: int = 0, device=None,
+                     checkpoint_dir: Path | None = None) -> ActivationResult:
+    """The same deep MLP (``depth`` hidden layers of ``width``) and init with each activation, trained by SGD.
+
+    Rows: ``init_grad_first_to_last`` (before training: ||dL/dW|| of the first layer over the last hidden one, a
+    ratio), test_accuracy (share), final_train_loss (nats), mean_saturated and mean_dead (shares of values and
+    units, mean over layers; ``unit_stats``). Checkpoints: ``checkpoint_dir / "act-<name>"``.
+    """
+    device = _device(device)
+    x_probe, y_probe = data.val.x.to(device), data.val.y.to(device)
+    rows, units, runs = [], [], {}
+    for name in dict.fromkeys(activations):
+        seed_everything(seed)
+        model = init_weights(MLP(64, hidden=(width,) * depth, out_features=10, activation=name), init).to(device)
+        grad_ratio = first_to_last_gradient(model, x_probe, y_probe)
+        run = runs[name] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed,
+                                 checkpoint_dir=_folder(checkpoint_dir, f"act-{name}"))
+        stats = unit_stats(model, x_probe) if run.diverged is None else []
+        rows.append({"activation": name, "init": init, "init_grad_first_to_last": grad_ratio, **run.row(),
+                     "mean_saturated": sum(s["saturated"] for s in stats) / len(stats) if stats else None,
+                     "mean_dead": sum(s["dead"] for s in stats) / len(stats) if stats else None})
         units += [{"activation": name, **s} for s in stats]
-    return histories, rows, units
+    return ActivationResult(rows, units, runs)
+
+
+def activation_figure(result: ActivationResult):
+    """Training loss and validation accuracy per epoch, one line per activation (diverged runs are left out)."""
+    from esc_course.viz import history_figure
+
+    return history_figure({k: h for k, h in result.histories.items() if h}, keys=("train_loss", "val_accuracy"),
+                          title="")
+
+
+def units_figure(result: ActivationResult):
+    """Per hidden layer: the share of values with a small local gain, and the share of dead units."""
+    from esc_course.viz import new_figure
+
+    fig, axes = new_figure(2, size=(4.6, 3.4))
+    names = list(dict.fromkeys(r["activation"] for r in result.units))
+    for ax, key in zip(axes, ("saturated", "dead")):
+        for name in names:
+            rows = [r for r in result.units if r["activation"] == name]
+            ax.plot([r["layer"] for r in rows], [r[key] for r in rows], marker="o", label=name)
+        ax.set(xlabel="hidden layer", ylabel=f"share {key}", ylim=(-0.02, 1.02),
+               title="dead units after training" if key == "dead" else "values with gain < 10% of peak")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7, loc="upper right")
+    return fig
 
 
 # ---- initialization: 10 layers, random data -----------------------------------------------------------------
@@ -217,23 +310,101 @@ def init_verdict(rows: list[dict]) -> dict[str, float | str]:
     return {"last_act_std": act_std, "grad_growth": growth, "last_saturated": last["saturated"], "verdict": verdict}
 
 
-def init_study(cfg: Config, splits, device):
-    """Random-data statistics for every (activation, scheme), and digits accuracy of a deep MLP from each."""
-    layers, summary, hists, histories = [], [], {}, {}
-    for activation in ("tanh", "relu"):
-        for scheme in INIT_SCHEMES:
-            rows, h = init_forward_backward(activation, scheme, cfg.init_depth, cfg.init_width, cfg.init_samples,
-                                            cfg.seed)
-            layers += rows
-            hists[(activation, scheme)] = h
-            seed_everything(cfg.seed)
-            model = init_weights(MLP(64, hidden=(cfg.width,) * cfg.init_depth, out_features=10,
-                                     activation=activation), scheme)
-            history, acc = train(model, splits, cfg.act_lr, cfg.init_epochs, device)
-            histories[f"init_{activation}_{scheme}"] = history or {}
-            summary.append({"activation": activation, "init": scheme, **init_verdict(rows),
-                            "test_accuracy": acc, "diverged": history is None})
-    return layers, summary, hists, histories
+@dataclass
+class InitResult:
+    rows: list[dict]      # per (activation, scheme): last_act_std, grad_growth, last_saturated, verdict, accuracy
+    layers: list[dict]    # per (activation, scheme, layer): mean/std of activations and gradients, saturated share
+    hists: dict[tuple[str, str], dict[str, list]]  # (activation, scheme) -> {"act"|"grad": [(edges, counts)]}
+    runs: dict[str, Run]  # "<activation>_<scheme>" -> the digits MLP's training run
+
+    def row(self, activation: str, scheme: str) -> dict:
+        return next(r for r in self.rows if r["activation"] == activation and r["init"] == scheme)
+
+
+def init_study(data, *, activations: tuple[str, ...] = ("tanh", "relu"), schemes: tuple[str, ...] = INIT_SCHEMES,
+               depth: int = 10, width: int = 500, samples: int = 1000, mlp_width: int = 64, lr: float = 0.02,
+               epochs: int = 10, seed: int = 0, device=None, checkpoint_dir: Path | None = None) -> InitResult:
+    """For every (activation, scheme): ``init_forward_backward`` on random data (``depth`` layers of ``width``,
+    ``samples`` inputs) and its ``init_verdict``; then a digits MLP (``depth`` hidden layers of ``mlp_width``) from
+    that init trained ``epochs`` epochs (0: no training, test_accuracy None). Checkpoints:
+    ``checkpoint_dir / "init-<activation>-<scheme>"``."""
+    for a in activations:
+        if a not in ("tanh", "relu"):
+            raise ValueError(f"activations={activations!r}: the init experiment knows 'tanh' and 'relu'")
+    device = _device(device)
+    rows, layers, hists, runs = [], [], {}, {}
+    for activation in activations:
+        for scheme in schemes:
+            stats, hists[(activation, scheme)] = init_forward_backward(activation, scheme, depth, width, samples,
+                                                                       seed)
+            layers += stats
+            run = Run()
+            if epochs > 0:
+                seed_everything(seed)
+                model = init_weights(MLP(64, hidden=(mlp_width,) * depth, out_features=10, activation=activation),
+                                     scheme)
+                run = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed,
+                            checkpoint_dir=_folder(checkpoint_dir, f"init-{activation}-{scheme}"))
+            runs[f"{activation}_{scheme}"] = run
+            rows.append({"activation": activation, "init": scheme, **init_verdict(stats),
+                         "test_accuracy": run.test_accuracy, "diverged": run.diverged is not None})
+    return InitResult(rows, layers, hists, runs)
+
+
+def init_stats_figure(result: InitResult):
+    """Per layer, the std of the activations and of their gradients, one line per scheme (log scale)."""
+    from esc_course.viz import new_figure
+
+    activations = list(dict.fromkeys(r["activation"] for r in result.layers))
+    schemes = list(dict.fromkeys(r["init"] for r in result.layers))
+    fig, axes = new_figure(2, len(activations), size=(4.4, 3.2))
+    for row, activation in enumerate(activations):
+        for col, key in enumerate(("act_std", "grad_std")):
+            ax = axes[2 * row + col]
+            for scheme in schemes:
+                rows = [r for r in result.layers if r["activation"] == activation and r["init"] == scheme]
+                ax.plot([r["layer"] for r in rows], [max(r[key], 1e-30) for r in rows], marker="o", label=scheme)
+            ax.set_yscale("log")
+            ax.set(xlabel="layer", ylabel=key.replace("_", " "),
+                   title=f"{activation}: {'activations' if key == 'act_std' else 'gradients'}")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6, loc="best")
+    return fig
+
+
+def init_histogram_figure(result: InitResult):
+    """One row per (activation, what), one column per init scheme; one step histogram per layer, coloured by
+    layer (the colour bar beside each panel: 1 = first layer)."""
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from esc_course.viz import new_figure
+
+    keys = [(a, s) for a, s in result.hists]
+    activations = list(dict.fromkeys(a for a, _ in keys))
+    schemes = list(dict.fromkeys(s for _, s in keys))
+    panels = [(a, what) for a in activations for what in ("act", "grad")]
+    fig, axes = new_figure(len(schemes), len(panels), size=(3.1, 2.4))
+    depth = max(len(h["act"]) for h in result.hists.values())
+    cmap, norm = colormaps["viridis"], Normalize(1, max(depth, 2))
+    for r, (activation, what) in enumerate(panels):
+        for c, scheme in enumerate(schemes):
+            ax = axes[r * len(schemes) + c]
+            layers = result.hists[(activation, scheme)][what]
+            for i, (edges, counts) in enumerate(layers, start=1):
+                ax.stairs(counts / counts.sum(), edges, color=cmap(norm(i)))
+            ax.set_title(f"{activation} {scheme}: {'activations' if what == 'act' else 'gradients'}", fontsize=8)
+            ax.set_xlabel("activation value" if what == "act" else "gradient value", fontsize=7)
+            ax.set_ylabel("share of values", fontsize=7)
+            ax.locator_params(axis="x", nbins=3)
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 3))
+            ax.xaxis.get_offset_text().set_fontsize(6)
+            ax.tick_params(labelsize=6)
+            bar = fig.colorbar(ScalarMappable(norm, cmap), ax=ax, fraction=0.06, pad=0.02, ticks=[1, depth])
+            bar.set_label("layer", fontsize=6, labelpad=-4)
+            bar.ax.tick_params(labelsize=6)
+    return fig
 
 
 # ---- normalization ------------------------------------------------------------------------------------------
@@ -252,10 +423,10 @@ def norm_check(seed: int = 0) -> list[dict[str, float | str]]:
     """Largest |difference| between each from-scratch layer and torch.nn's: outputs in train and eval mode after
     three training steps, input gradients, and the running statistics."""
     torch.manual_seed(seed)
-    pairs = {"BatchNorm1d": (scratch.BatchNorm1d(6), nn.BatchNorm1d(6), (16, 6)),
-             "BatchNorm2d": (scratch.BatchNorm2d(6), nn.BatchNorm2d(6), (8, 6, 5, 5)),
-             "LayerNorm": (scratch.LayerNorm((6, 5, 5)), nn.LayerNorm((6, 5, 5)), (8, 6, 5, 5)),
-             "GroupNorm": (scratch.GroupNorm(3, 6), nn.GroupNorm(3, 6), (8, 6, 5, 5))}
+    pairs = {"BatchNorm1d": (BatchNorm1d(6), nn.BatchNorm1d(6), (16, 6)),
+             "BatchNorm2d": (BatchNorm2d(6), nn.BatchNorm2d(6), (8, 6, 5, 5)),
+             "LayerNorm": (LayerNorm((6, 5, 5)), nn.LayerNorm((6, 5, 5)), (8, 6, 5, 5)),
+             "GroupNorm": (GroupNorm(3, 6), nn.GroupNorm(3, 6), (8, 6, 5, 5))}
     rows = []
     for name, (mine, ref, shape) in pairs.items():
         with torch.no_grad():
@@ -290,224 +461,214 @@ def batch_norm_2x2() -> dict[str, list[list[float]] | float]:
     """
     x = torch.tensor([[2.0, 6.0], [15.0, 1.0]])
     mu, sigma = x.mean(), x.std()  # all four values, n - 1
-    bn = scratch.BatchNorm1d(2, eps=0.0, affine=False).train()
+    bn = BatchNorm1d(2, eps=0.0, affine=False).train()
     return {"x": x.tolist(), "slides_mean": float(mu), "slides_std": float(sigma),
             "slides_x_hat": ((x - mu) / sigma).tolist(), "batch_norm_x_hat": bn(x).tolist(),
             "batch_norm_mean": x.mean(0).tolist(), "batch_norm_var": x.var(0, unbiased=False).tolist()}
 
 
-def norm_study(cfg: Config, splits, device):
-    """The deep ReLU MLP with PyTorch's default init, without and with each from-scratch norm."""
-    histories, rows = {}, []
-    for kind in NORMS:
-        seed_everything(cfg.seed)
-        model = with_norm(MLP(64, hidden=(cfg.width,) * cfg.depth, out_features=10, activation="relu",
-                              batch_norm=True), kind)
-        history, acc = train(model, splits, cfg.norm_lr, cfg.norm_epochs, device)
-        histories[f"norm_{kind}"] = history or {}
-        rows.append({"norm": kind, "test_accuracy": acc, "diverged": history is None,
-                     "final_train_loss": history["train_loss"][-1] if history else math.nan})
-    return histories, rows
+@dataclass
+class NormResult:
+    rows: list[dict]        # per norm: test accuracy, final train loss, diverged
+    runs: dict[str, Run]    # norm -> its training run
+
+    @property
+    def histories(self) -> dict[str, dict[str, list[float]]]:
+        return {name: run.history for name, run in self.runs.items()}
+
+    def accuracy(self, kind: str) -> float:
+        return number(self.runs[kind].test_accuracy)
+
+
+def norm_study(data, *, norms: tuple[str, ...] = tuple(NORMS), depth: int = 8, width: int = 64, lr: float = 0.02,
+               epochs: int = 20, seed: int = 0, device=None, checkpoint_dir: Path | None = None) -> NormResult:
+    """The deep ReLU MLP with PyTorch's default init, without and with each from-scratch norm, trained by SGD.
+    Rows: test_accuracy (share), final_train_loss (nats), diverged. Checkpoints: ``checkpoint_dir / "norm-<kind>"``.
+    """
+    device = _device(device)
+    rows, runs = [], {}
+    for kind in dict.fromkeys(norms):
+        seed_everything(seed)
+        model = with_norm(MLP(64, hidden=(width,) * depth, out_features=10, activation="relu", batch_norm=True),
+                          kind)
+        run = runs[kind] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed,
+                                 checkpoint_dir=_folder(checkpoint_dir, f"norm-{kind}"))
+        rows.append({"norm": kind, **run.row()})
+    return NormResult(rows, runs)
+
+
+def norm_figure(result: NormResult):
+    """Training loss and validation accuracy per epoch, one line per norm."""
+    from esc_course.viz import history_figure
+
+    return history_figure({k: h for k, h in result.histories.items() if h}, keys=("train_loss", "val_accuracy"),
+                          title="")
 
 
 # ---- batch norm and the loss landscape (Santurkar et al. 2018) ----------------------------------------------
 
-def vgg_study(cfg: Config, splits, device):
-    """SmallVGG without and with BN at every learning rate; landscape probes at ``landscape_lr``; noisy BN."""
-    histories, rows, landscape = {}, [], {}
-    for lr in sorted(set(cfg.vgg_lrs) | {cfg.landscape_lr}):
-        for bn in (False, True):
-            name = "bn" if bn else "plain"
-            seed_everything(cfg.seed)
-            model = init_weights(SmallVGG(1, 10, cfg.vgg_widths, batch_norm=bn), "he").to(device)
-            probe = None
-            if lr == cfg.landscape_lr:
-                probe = LandscapeProbe(splits.train, model, F.cross_entropy, [s * lr for s in cfg.landscape_steps],
-                                       cfg.landscape_every)
-            history, acc = train(model, splits, lr, cfg.vgg_epochs, device, train_data=probe, on_epoch=probe)
-            if lr == cfg.landscape_lr:
-                landscape[name] = probe.rows
-                histories[f"vgg_{name}"] = history or {}
-            rows.append({"network": name, "lr": lr, "test_accuracy": acc, "diverged": history is None,
-                         "final_train_loss": history["train_loss"][-1] if history else math.nan})
-    seed_everything(cfg.seed)
-    model = init_weights(SmallVGG(1, 10, cfg.vgg_widths, batch_norm=True), "he").to(device)
-    with BatchNormNoise(model):
-        history, acc = train(model, splits, cfg.landscape_lr, cfg.vgg_epochs, device)
-    histories["vgg_noisy_bn"] = history or {}
-    rows.append({"network": "noisy_bn", "lr": cfg.landscape_lr, "test_accuracy": acc, "diverged": history is None,
-                 "final_train_loss": history["train_loss"][-1] if history else math.nan})
-    return histories, rows, landscape
+def small_vgg(widths: tuple[int, ...], batch_norm: bool, seed: int, device) -> nn.Module:
+    """The SmallVGG of these studies for digits (1 channel, 10 classes), He-initialised after seeding."""
+    seed_everything(seed)
+    return init_weights(SmallVGG(1, 10, widths, batch_norm=batch_norm), "he").to(device)
 
 
-def landscape_summary(landscape: dict[str, list[dict]]) -> list[dict[str, float | str]]:
-    """Mean over training of each measurement, per network."""
-    keys = ("loss_range", "grad_change_max", "beta")
-    return [{"network": name, **{f"mean_{k}": sum(r[k] for r in rows) / len(rows) for k in keys},
-             "measurements": len(rows)} for name, rows in landscape.items() if rows]
+def network_name(batch_norm: bool) -> str:
+    return "bn" if batch_norm else "plain"
 
 
-# ---- the lab ------------------------------------------------------------------------------------------------
+@dataclass
+class LearningRateResult:
+    rows: list[dict]                    # per (network, lr): test accuracy, final train loss, diverged
+    runs: dict[tuple[str, float], Run]  # ("plain" | "bn", lr) -> its run
 
-def run(cfg: Config, out: Path | None = None) -> LabResult:
-    cfg = quick_variant(cfg, QUICK)
-    seed_everything(cfg.seed)
-    device = get_device(cfg.device)
-    started = time.perf_counter()
-    splits = loaders("digits", batch_size=cfg.batch_size, val_fraction=0.25, device=device, seed=cfg.seed)
+    def accuracy(self, network: str, lr: float) -> float:
+        """Test accuracy; NaN for a run that diverged."""
+        return number(self.runs[(network, lr)].test_accuracy)
 
-    act_hist, act_rows, unit_rows = activation_study(cfg, splits, device)
-    init_layers, init_rows, init_hists, init_hist = init_study(cfg, splits, device)
-    norm_hist, norm_rows = norm_study(cfg, splits, device)
-    vgg_hist, vgg_rows, landscape = vgg_study(cfg, splits, device)
-    land_rows = landscape_summary(landscape)
-
-    accuracy = ([{"experiment": "activation", "setting": r["activation"], "test_accuracy": r["test_accuracy"]}
-                 for r in act_rows]
-                + [{"experiment": "init", "setting": f"{r['activation']}/{r['init']}",
-                    "test_accuracy": r["test_accuracy"]} for r in init_rows]
-                + [{"experiment": "norm", "setting": r["norm"], "test_accuracy": r["test_accuracy"]}
-                   for r in norm_rows]
-                + [{"experiment": "vgg", "setting": f"{r['network']}@lr={r['lr']:g}",
-                    "test_accuracy": r["test_accuracy"]} for r in vgg_rows])
-    result = LabResult(
-        lab="training", config=asdict(cfg), metrics=metrics(cfg, act_rows, init_rows, norm_rows, vgg_rows, land_rows),
-        history={**act_hist, **init_hist, **norm_hist, **vgg_hist},
-        tables={"accuracy": accuracy, "activations": act_rows, "units": unit_rows, "init": init_rows,
-                "init_layers": init_layers, "norm_check": norm_check(cfg.seed), "norm": norm_rows,
-                "batch_norm_2x2": [batch_norm_2x2()], "vgg": vgg_rows, "landscape": land_rows,
-                "landscape_steps": [{"network": k, **r} for k, rows in landscape.items() for r in rows]},
-        figures=figures(act_hist, unit_rows, init_layers, init_hists, norm_hist, vgg_rows, vgg_hist, landscape),
-        device=str(device),
-    )
-    return finish(result, out, started)
-
-
-def metrics(cfg: Config, act_rows, init_rows, norm_rows, vgg_rows, land_rows) -> dict[str, float]:
-    acc = {r["activation"]: r["test_accuracy"] for r in act_rows}
-    m = {f"act_{k}_accuracy": v for k, v in acc.items()}
-    for r in init_rows:
-        key = f"init_{r['activation']}_{r['init']}"
-        m[f"{key}_last_act_std"] = r["last_act_std"]
-        m[f"{key}_grad_growth"] = r["grad_growth"]
-        m[f"{key}_accuracy"] = r["test_accuracy"]
-    m.update({f"norm_{r['norm']}_accuracy": r["test_accuracy"] for r in norm_rows})
-    at = {(r["network"], r["lr"]): r["test_accuracy"] for r in vgg_rows}
-    top = max(cfg.vgg_lrs)
-    m.update(plain_accuracy=at[("plain", cfg.landscape_lr)], bn_accuracy=at[("bn", cfg.landscape_lr)],
-             noisy_bn_accuracy=at[("noisy_bn", cfg.landscape_lr)], plain_accuracy_at_top_lr=at[("plain", top)],
-             bn_accuracy_at_top_lr=at[("bn", top)])
-    for name in ("plain", "bn"):  # the largest learning rate that still reaches 90 % of the network's best
-        accs = {lr: a for (n, lr), a in at.items() if n == name and not math.isnan(a)}
+    def largest_good_lr(self, network: str) -> float:
+        """The largest learning rate whose accuracy reaches 90 % of the network's best (NaN if all diverged)."""
+        accs = {lr: a for (n, lr), run in self.runs.items() if n == network
+                and not math.isnan(a := number(run.test_accuracy))}
         best = max(accs.values(), default=math.nan)
-        m[f"{name}_largest_good_lr"] = max((lr for lr, a in accs.items() if a >= 0.9 * best), default=math.nan)
-    for r in land_rows:
-        m.update({f"{r['network']}_{k}": v for k, v in r.items() if k.startswith("mean_")})
-    return m
+        return max((lr for lr, a in accs.items() if a >= 0.9 * best), default=math.nan)
 
 
-def figures(act_hist, unit_rows, init_layers, init_hists, norm_hist, vgg_rows, vgg_hist, landscape) -> dict:
-    from esc_course.viz import history_figure
-
-    return {
-        "activation_curves": history_figure({k[4:]: v for k, v in act_hist.items()},
-                                            keys=("train_loss", "val_accuracy"), title="activations"),
-        "units": units_figure(unit_rows),
-        "init_stats": init_stats_figure(init_layers),
-        "init_histograms": init_histogram_figure(init_hists),
-        "norm_curves": history_figure({k[5:]: v for k, v in norm_hist.items()}, keys=("train_loss", "val_accuracy"),
-                                      title="normalization"),
-        "bn_learning_rates": bn_lr_figure(vgg_rows, vgg_hist),
-        "landscape": landscape_figure(landscape),
-    }
-
-
-def units_figure(unit_rows):
-    from esc_course.viz import new_figure
-
-    fig, axes = new_figure(2, size=(4.6, 3.4))
-    for ax, key in zip(axes, ("saturated", "dead")):
-        for name in ACTIVATION_NAMES:
-            rows = [r for r in unit_rows if r["activation"] == name]
-            ax.plot([r["layer"] for r in rows], [r[key] for r in rows], marker="o", label=name)
-        ax.set(xlabel="hidden layer", ylabel=f"share {key}", ylim=(-0.02, 1.02),
-               title=f"{key} units after training" if key == "dead" else "values with gain < 10% of peak")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    return fig
+def learning_rate_study(data, *, lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0),
+                        widths: tuple[int, ...] = (16, 32, 64), epochs: int = 15, seed: int = 0, device=None,
+                        checkpoint_dir: Path | None = None) -> LearningRateResult:
+    """SmallVGG without (``plain``) and with BN (``bn``) at each SGD step size in ``lrs`` (momentum 0.9, He init).
+    Rows: test_accuracy (share; None if diverged), final_train_loss (nats), diverged. Checkpoints:
+    ``checkpoint_dir / "lr-<network>-<lr>"``."""
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise ValueError(f"lrs={lrs!r}: give one or more positive learning rates")
+    device = _device(device)
+    rows, runs = [], {}
+    for lr in sorted(set(lrs)):
+        for bn in (False, True):
+            name = network_name(bn)
+            model = small_vgg(widths, bn, seed, device)
+            run = runs[(name, lr)] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed,
+                                           checkpoint_dir=_folder(checkpoint_dir, f"lr-{name}-{lr:g}"))
+            rows.append({"network": name, "lr": lr, **run.row()})
+    return LearningRateResult(rows, runs)
 
 
-def init_stats_figure(init_layers):
-    from esc_course.viz import new_figure
-
-    fig, axes = new_figure(2, 2, size=(4.4, 3.2))
-    for row, activation in enumerate(("tanh", "relu")):
-        for col, key in enumerate(("act_std", "grad_std")):
-            ax = axes[2 * row + col]
-            for scheme in INIT_SCHEMES:
-                rows = [r for r in init_layers if r["activation"] == activation and r["init"] == scheme]
-                ax.plot([r["layer"] for r in rows], [max(r[key], 1e-30) for r in rows], marker="o", label=scheme)
-            ax.set_yscale("log")
-            ax.set(xlabel="layer", ylabel=key.replace("_", " "),
-                   title=f"{activation}: {'activations' if key == 'act_std' else 'gradients'}")
-            ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    return fig
-
-
-def init_histogram_figure(init_hists):
-    """One row per (activation, what), one column per init scheme; one step histogram per layer (dark = deep)."""
+def learning_rate_figure(result: LearningRateResult):
+    """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch of every run
+    (colour = learning rate; solid = BN, dashed = plain)."""
     from matplotlib import colormaps
 
     from esc_course.viz import new_figure
 
-    fig, axes = new_figure(len(INIT_SCHEMES), 4, size=(3.0, 2.2))
-    for r, (activation, what) in enumerate([("tanh", "act"), ("tanh", "grad"), ("relu", "act"), ("relu", "grad")]):
-        for c, scheme in enumerate(INIT_SCHEMES):
-            ax = axes[r * len(INIT_SCHEMES) + c]
-            layers = init_hists[(activation, scheme)][what]
-            for i, (edges, counts) in enumerate(layers):
-                ax.stairs(counts / counts.sum(), edges, color=colormaps["viridis"](i / max(len(layers) - 1, 1)))
-            ax.set_title(f"{activation} {scheme}: {'activations' if what == 'act' else 'gradients'}", fontsize=8)
-            ax.set_yticks([])      # shares per bin; the x range is what tells vanishing from exploding
-            ax.locator_params(axis="x", nbins=3)
-            ax.tick_params(labelsize=6)
-    return fig
-
-
-def bn_lr_figure(vgg_rows, vgg_hist):
-    from esc_course.viz import new_figure
-
     fig, axes = new_figure(2, size=(4.6, 3.4))
-    for name in ("plain", "bn"):
-        rows = [r for r in vgg_rows if r["network"] == name]
-        axes[0].plot([r["lr"] for r in rows], [0.0 if r["diverged"] else r["test_accuracy"] for r in rows],
-                     marker="o", label=name)
-    noisy = [r for r in vgg_rows if r["network"] == "noisy_bn"]
-    axes[0].scatter([r["lr"] for r in noisy], [r["test_accuracy"] for r in noisy], marker="*", s=120, c="k",
-                    label="noisy_bn", zorder=3)
-    lrs = sorted({r["lr"] for r in vgg_rows})
-    axes[0].set(xscale="log", xlabel="learning rate", ylabel="test accuracy (diverged = 0)",
-                title="SmallVGG: with and without BN")
+    lrs = sorted({lr for _, lr in result.runs})
+    for name, marker in (("plain", "o"), ("bn", "s")):
+        axes[0].plot(lrs, [0.0 if result.runs[(name, lr)].diverged else result.accuracy(name, lr) for lr in lrs],
+                     marker=marker, label=name)
+    axes[0].set(xscale="log", xlabel="learning rate", ylabel="test accuracy (diverged = 0)", ylim=(-0.02, 1.02),
+                title="SmallVGG: accuracy vs learning rate")
     axes[0].set_xticks(lrs, [f"{lr:g}" for lr in lrs])
     axes[0].minorticks_off()
-    for name, h in vgg_hist.items():
-        if "train_loss" in h:
-            axes[1].plot(range(1, len(h["train_loss"]) + 1), h["train_loss"], label=name[4:])
-    axes[1].set(xlabel="epoch", ylabel="train loss (noisy BN: with its noise)", yscale="log",
-                title="at the landscape learning rate")
+    axes[0].legend(fontsize=8, loc="lower left")
+    colours = colormaps["tab10"]   # distinct colours, one per learning rate
+    for (name, lr), run in result.runs.items():
+        losses = run.history.get("train_loss")
+        if losses:
+            axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == "bn" else "--",
+                         color=colours(lrs.index(lr) % 10), label=f"{name} lr={lr:g}")
+    axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="training loss per run")
+    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
     return fig
 
 
-def landscape_figure(landscape):
+@dataclass
+class MeasuredRun:
+    run: Run
+    measurements: list[dict]   # one landscape_step row per probe, with its global "step"
+
+
+def train_measuring(model: nn.Module, data, *, lr: float, epochs: int, step_sizes: list[float], every: int,
+                    device, seed: int = 0) -> MeasuredRun:
+    """The plain SGD loop, written out, with Santurkar et al.'s measurement made explicitly every ``every`` steps:
+    at theta_t, on the batch about to be trained on, before the optimizer steps (``landscape_step``; it leaves
+    the model as it found it). Returns the run and its measurements."""
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
+    fresh_order(data, seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    measurements, step = [], 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        total, count = torch.zeros((), device=device), 0
+        for x, y in data.train:
+            x, y = x.to(device), y.to(device)
+            if step % every == 0:
+                measurements.append({"step": step, **landscape_step(model, F.cross_entropy, x, y, step_sizes)})
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, count, step = total + loss.detach() * len(y), count + len(y), step + 1
+        train_loss = float(total) / count       # one host sync per epoch
+        if not math.isfinite(train_loss):
+            return MeasuredRun(Run(diverged=f"loss became {train_loss} in epoch {epoch}"), measurements)
+        val = evaluate(model, data.val, F.cross_entropy, device)
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val["loss"])
+        history["val_accuracy"].append(val["accuracy"])
+    return MeasuredRun(Run(history, evaluate(model, data.test, F.cross_entropy, device)["accuracy"]), measurements)
+
+
+LANDSCAPE_KEYS = ("loss_range", "grad_change_max", "beta")
+
+
+@dataclass
+class LandscapeResult:
+    lr: float
+    steps: dict[str, list[dict]]    # "plain" | "bn" -> one measurement row per probe (landscape_step + "step")
+    runs: dict[str, Run]            # "plain" | "bn" -> its run
+
+    @property
+    def rows(self) -> list[dict]:
+        """Per network: the run's columns and the mean over training of each measurement."""
+        return [{"network": name, "lr": self.lr, **self.runs[name].row(),
+                 **{f"mean_{k}": self.mean(name, k) for k in LANDSCAPE_KEYS}, "measurements": len(rows)}
+                for name, rows in self.steps.items()]
+
+    def mean(self, network: str, key: str) -> float:
+        """Mean over training of measurement ``key`` (loss_range in nats, grad_change_max an l2 norm, beta)."""
+        rows = self.steps[network]
+        return sum(r[key] for r in rows) / len(rows) if rows else math.nan
+
+
+def landscape_study(data, *, lr: float = 0.03, step_sizes: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
+                    every: int = 5, widths: tuple[int, ...] = (16, 32, 64), epochs: int = 15, seed: int = 0,
+                    device=None) -> LandscapeResult:
+    """SmallVGG without and with BN trained at ``lr`` while the loss landscape is measured every ``every`` steps
+    along the gradient at step sizes ``step_sizes`` (in units of ``lr``): the loss range (nats), the l2 change of
+    the gradient, and the effective beta-smoothness (their ratio to the distance moved). These runs are the
+    written-out loop of ``train_measuring``; they keep no checkpoints."""
+    device = _device(device)
+    steps, runs = {}, {}
+    for bn in (False, True):
+        name = network_name(bn)
+        model = small_vgg(widths, bn, seed, device)
+        measured = train_measuring(model, data, lr=lr, epochs=epochs, every=every, device=device,
+                                   step_sizes=[s * lr for s in step_sizes], seed=seed)
+        runs[name], steps[name] = measured.run, measured.measurements
+    return LandscapeResult(lr, steps, runs)
+
+
+def landscape_figure(result: LandscapeResult):
     """The paper's Figure 4: the loss range and gradient change along the gradient (bands), and beta."""
     from esc_course.viz import new_figure
 
     fig, axes = new_figure(3, size=(4.2, 3.4))
-    for name, rows in landscape.items():
+    for name, rows in result.steps.items():
         steps = [r["step"] for r in rows]
         band = axes[0].fill_between(steps, [r["loss_min"] for r in rows], [r["loss_max"] for r in rows],
                                     alpha=0.4, label=name)
@@ -519,8 +680,138 @@ def landscape_figure(landscape):
     for ax, title, ylabel in zip(axes, titles, ylabels):
         ax.set(xlabel="training step", ylabel=ylabel, title=title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
     return fig
+
+
+@dataclass
+class NoisyBNResult:
+    lr: float
+    runs: dict[str, Run]    # "bn" | "noisy_bn" -> its run
+    noise: dict[str, float] = field(default_factory=dict)  # BatchNormNoise's mean, scale, std
+
+    @property
+    def rows(self) -> list[dict]:
+        return [{"network": name, "lr": self.lr, **run.row(), **(self.noise if name == "noisy_bn" else {})}
+                for name, run in self.runs.items()]
+
+
+def noisy_bn_study(data, *, lr: float = 0.03, mean: float = 0.5, scale: float = 0.5, std: float = 0.1,
+                   widths: tuple[int, ...] = (16, 32, 64), epochs: int = 15, seed: int = 0, device=None,
+                   checkpoint_dir: Path | None = None) -> NoisyBNResult:
+    """SmallVGG with BN, and with BN followed by Santurkar et al.'s noise (``BatchNormNoise(mean, scale, std)``:
+    shifted, rescaled outputs drawn anew every step), both trained at ``lr``. Rows: test_accuracy (share),
+    final_train_loss (nats; noisy BN's includes its noise), diverged. Checkpoints: ``checkpoint_dir / "bn-clean"``,
+    ``checkpoint_dir / "bn-noisy"``."""
+    device = _device(device)
+    runs = {}
+    for name in ("bn", "noisy_bn"):
+        model = small_vgg(widths, True, seed, device)
+        folder = _folder(checkpoint_dir, "bn-clean" if name == "bn" else "bn-noisy")
+        if name == "bn":
+            runs[name] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed, checkpoint_dir=folder)
+            continue
+        with BatchNormNoise(model, mean=mean, scale=scale, std=std):
+            runs[name] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed, checkpoint_dir=folder)
+    return NoisyBNResult(lr, runs, {"noise_mean": mean, "noise_scale": scale, "noise_std": std})
+
+
+def noisy_bn_figure(result: NoisyBNResult):
+    """Training loss and validation accuracy per epoch of BN and noisy BN."""
+    from esc_course.viz import history_figure
+
+    return history_figure({k: r.history for k, r in result.runs.items() if r.history},
+                          keys=("train_loss", "val_accuracy"), title="")
+
+
+# ---- the lab ------------------------------------------------------------------------------------------------
+
+def run(cfg: Config, out: Path | None = None) -> LabResult:
+    cfg = quick_variant(cfg, QUICK)
+    seed_everything(cfg.seed)
+    device = get_device(cfg.device)
+    started = time.perf_counter()
+    ckpt = None if out is None else Path(out) / "checkpoints"
+    digits = loaders("digits", batch_size=cfg.batch_size, val_fraction=0.25, device=device, seed=cfg.seed)
+    common = dict(seed=cfg.seed, device=device)
+    act = activation_study(digits, depth=cfg.depth, width=cfg.width, init=cfg.act_init, lr=cfg.act_lr,
+                           epochs=cfg.act_epochs, checkpoint_dir=ckpt, **common)
+    init = init_study(digits, depth=cfg.init_depth, width=cfg.init_width, samples=cfg.init_samples,
+                      mlp_width=cfg.width, lr=cfg.act_lr, epochs=cfg.init_epochs, checkpoint_dir=ckpt, **common)
+    norm = norm_study(digits, depth=cfg.depth, width=cfg.width, lr=cfg.norm_lr, epochs=cfg.norm_epochs,
+                      checkpoint_dir=ckpt, **common)
+    lrs = learning_rate_study(digits, lrs=tuple(sorted(set(cfg.vgg_lrs) | {cfg.landscape_lr})),
+                              widths=cfg.vgg_widths, epochs=cfg.vgg_epochs, checkpoint_dir=ckpt, **common)
+    land = landscape_study(digits, lr=cfg.landscape_lr, step_sizes=cfg.landscape_steps, every=cfg.landscape_every,
+                           widths=cfg.vgg_widths, epochs=cfg.vgg_epochs, **common)
+    noisy = noisy_bn_study(digits, lr=cfg.landscape_lr, widths=cfg.vgg_widths, epochs=cfg.vgg_epochs,
+                           checkpoint_dir=ckpt, **common)
+    vgg_rows = lrs.rows + [r for r in noisy.rows if r["network"] == "noisy_bn"]
+    accuracy = ([{"experiment": "activation", "setting": r["activation"], "test_accuracy": r["test_accuracy"]}
+                 for r in act.rows]
+                + [{"experiment": "init", "setting": f"{r['activation']}/{r['init']}",
+                    "test_accuracy": r["test_accuracy"]} for r in init.rows]
+                + [{"experiment": "norm", "setting": r["norm"], "test_accuracy": r["test_accuracy"]} for r in norm.rows]
+                + [{"experiment": "vgg", "setting": f"{r['network']}@lr={r['lr']:g}",
+                    "test_accuracy": r["test_accuracy"]} for r in vgg_rows])
+    history = {**{f"act_{k}": h for k, h in act.histories.items()},
+               **{f"init_{k}": r.history for k, r in init.runs.items()},
+               **{f"norm_{k}": h for k, h in norm.histories.items()},
+               **{f"vgg_{k}": r.history for k, r in land.runs.items()},
+               "vgg_noisy_bn": noisy.runs["noisy_bn"].history}
+    result = LabResult(
+        lab="training", config=asdict(cfg), metrics=metrics(cfg, act, init, norm, lrs, land, noisy),
+        history=history,
+        tables={"accuracy": accuracy, "activations": act.rows, "units": act.units, "init": init.rows,
+                "init_layers": init.layers, "norm_check": norm_check(cfg.seed), "norm": norm.rows,
+                "batch_norm_2x2": [batch_norm_2x2()], "vgg": vgg_rows, "landscape": land.rows,
+                "landscape_steps": [{"network": k, **r} for k, rows in land.steps.items() for r in rows]},
+        figures={"activation_curves": activation_figure(act), "units": units_figure(act),
+                 "init_stats": init_stats_figure(init), "init_histograms": init_histogram_figure(init),
+                 "norm_curves": norm_figure(norm), "bn_learning_rates": learning_rate_figure(lrs),
+                 "landscape": landscape_figure(land), "noisy_bn": noisy_bn_figure(noisy)},
+        captions={
+            "activation_curves": f"Training loss and validation accuracy of a {cfg.depth}-layer MLP per activation.",
+            "units": "Per hidden layer after training: values with a small local gain, and dead units.",
+            "init_stats": f"Std of activations and gradients per layer of a {cfg.init_depth}-layer net on random "
+                          "data, per init.",
+            "init_histograms": "Histograms of activations and gradients per layer (colour = layer) for each init.",
+            "norm_curves": "Training curves of the deep ReLU MLP without and with each from-scratch norm.",
+            "bn_learning_rates": "SmallVGG's test accuracy and training loss at each learning rate, without and "
+                                 "with BN.",
+            "landscape": f"Loss range, gradient change and beta along the gradient during training at lr "
+                         f"{cfg.landscape_lr:g}.",
+            "noisy_bn": "Training curves of BN and of BN with Santurkar et al.'s noise after every BN layer.",
+            "activations": "Per activation: gradient ratio before training, test accuracy, saturated and dead "
+                           "shares.",
+            "init": "Per (activation, init): last-layer activation std, gradient growth, verdict, test accuracy.",
+            "norm": "Test accuracy of the deep ReLU MLP per normalization.",
+            "vgg": "SmallVGG's test accuracy per learning rate, without and with BN, and noisy BN.",
+            "accuracy": "Every experiment's final test accuracy.",
+        },
+        device=str(device),
+    )
+    return finish(result, out, started)
+
+
+def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResult, lrs: LearningRateResult,
+            land: LandscapeResult, noisy: NoisyBNResult) -> dict[str, float]:
+    m = {f"act_{r['activation']}_accuracy": number(r["test_accuracy"]) for r in act.rows}
+    for r in init.rows:
+        key = f"init_{r['activation']}_{r['init']}"
+        m[f"{key}_last_act_std"] = r["last_act_std"]
+        m[f"{key}_grad_growth"] = r["grad_growth"]
+        m[f"{key}_accuracy"] = number(r["test_accuracy"])
+    m.update({f"norm_{r['norm']}_accuracy": number(r["test_accuracy"]) for r in norm.rows})
+    top = max(cfg.vgg_lrs)
+    m.update(plain_accuracy=lrs.accuracy("plain", cfg.landscape_lr), bn_accuracy=lrs.accuracy("bn", cfg.landscape_lr),
+             noisy_bn_accuracy=number(noisy.runs["noisy_bn"].test_accuracy),
+             plain_accuracy_at_top_lr=lrs.accuracy("plain", top), bn_accuracy_at_top_lr=lrs.accuracy("bn", top))
+    for name in ("plain", "bn"):
+        m[f"{name}_largest_good_lr"] = lrs.largest_good_lr(name)
+    for name in land.steps:
+        m.update({f"{name}_mean_{k}": land.mean(name, k) for k in LANDSCAPE_KEYS})
+    return m
 
 
 if __name__ == "__main__":

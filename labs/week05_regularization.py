@@ -6,7 +6,10 @@ validation split (6:2:2 or 5:3:2), never on the test split. Then a deliberately 
 where an MLP learns every training image but far fewer test images, and the regularizers that narrow that gap:
 L2 (as a loss penalty and as SGD's weight_decay, shown to take identical steps), L1 and elastic net, dropout (from
 scratch), data augmentation, early stopping that restores the best weights, and learning-rate decay. Each method
-is compared by the mean and spread over seeds.
+is compared by the mean and spread over seeds, and against the same MLP trained on every training image.
+
+Each experiment is a study function (``capacity_study``, ``weight_decay_study``, ``comparison_study``, ...) that a
+notebook cell calls with its settings as keyword arguments; ``run`` calls them all with a Config's values.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,7 +26,7 @@ from torch import nn
 
 from esc_course.config import quick_variant
 from esc_course.data.split import split_indices
-from esc_course.data.vision import loaders
+from esc_course.data.vision import DataSplits, loaders
 from esc_course.device import get_device
 from esc_course.models import MLP
 from esc_course.regularization import EarlyStopping, decay_parameters, penalized, weight_decay_paths
@@ -100,77 +103,140 @@ def mse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).pow(2).mean())
 
 
-def capacity_study(cfg: Config, g: torch.Generator):
-    """Train/test MSE per degree on one training set, and bias^2 / variance over ``poly_repeats`` training sets.
+def label_roles(rows: list[dict], key: str, score: str) -> float:
+    """Mark each row "small" / "proper" / "large" by ``key`` around the row with the lowest ``score``; return
+    the proper value."""
+    proper = min(rows, key=lambda r: r[score])[key]
+    for r in rows:
+        r["role"] = "proper" if r[key] == proper else ("small" if r[key] < proper else "large")
+    return proper
 
-    Training sets share their x (evenly spaced) and differ in the noise. Bias and variance are measured against
-    the noise-free target on 200 grid points; the expected test error is bias^2 + variance + noise^2.
+
+@dataclass
+class CapacityResult:
+    rows: list[dict]          # per degree: train/test MSE, gap, bias^2, variance, noise^2
+    x: torch.Tensor           # the training set the figure draws
+    y: torch.Tensor
+
+    @property
+    def best_degree(self) -> int:
+        """The degree with the lowest test MSE."""
+        return min(self.rows, key=lambda r: r["test_mse"])["degree"]
+
+    def row(self, degree: int) -> dict:
+        return next(r for r in self.rows if r["degree"] == degree)
+
+
+def capacity_study(*, degrees: tuple[int, ...] = Config.poly_degrees, train_points: int = Config.poly_train,
+                   noise: float = Config.poly_noise, repeats: int = Config.poly_repeats,
+                   seed: int = Config.seed) -> CapacityResult:
+    """Train and test MSE (squared units of y) per polynomial degree on one training set, and bias^2 / variance
+    over ``repeats`` training sets.
+
+    Training sets share their x (``train_points`` evenly spaced) and differ in the noise. Bias and variance are
+    measured against the noise-free target on 200 grid points; the expected test error is bias^2 + variance +
+    noise^2. Test MSE is on 1,000 fresh points.
     """
-    x, y = poly_data(cfg.poly_train, cfg.poly_noise, g, grid=True)
-    x_test, y_test = poly_data(1000, cfg.poly_noise, g)
-    sets = [poly_data(cfg.poly_train, cfg.poly_noise, g, grid=True) for _ in range(cfg.poly_repeats)]
+    g = torch.Generator().manual_seed(seed)
+    x, y = poly_data(train_points, noise, g, grid=True)
+    x_test, y_test = poly_data(1000, noise, g)
+    sets = [poly_data(train_points, noise, g, grid=True) for _ in range(repeats)]
     grid = torch.linspace(0, 1, 200, dtype=torch.float64)
     rows = []
-    for d in cfg.poly_degrees:
+    for d in degrees:
         theta = fit_poly(x, y, d)
         train, test = mse(poly_predict(theta, x), y), mse(poly_predict(theta, x_test), y_test)
         preds = torch.stack([poly_predict(fit_poly(xs, ys, d), grid) for xs, ys in sets])  # (repeats, 200)
         bias2 = float((preds.mean(0) - target(grid)).pow(2).mean())
         variance = float(preds.var(0, unbiased=False).mean())
         rows.append({"degree": d, "train_mse": train, "test_mse": test, "gap": test - train, "bias2": bias2,
-                     "variance": variance, "noise2": cfg.poly_noise**2})
-    return rows, (x, y)
+                     "variance": variance, "noise2": noise**2})
+    return CapacityResult(rows, x, y)
 
 
-def choose_degree(cfg: Config, g: torch.Generator) -> list[dict]:
-    """Split one data set 6:2:2 and 5:3:2; pick the degree with the lowest validation MSE; report its test MSE
-    (the test split is looked at once, for the chosen model only)."""
-    x, y = poly_data(cfg.poly_split_size, cfg.poly_noise, g)
+@dataclass
+class SplitResult:
+    rows: list[dict]          # per split ratio: sizes, the chosen degree, its validation and test MSE
+
+
+def split_study(*, size: int = Config.poly_split_size, degrees: tuple[int, ...] = Config.poly_degrees,
+                noise: float = Config.poly_noise, seed: int = Config.seed) -> SplitResult:
+    """Split one data set of ``size`` points 6:2:2 and 5:3:2; pick the degree with the lowest validation MSE;
+    report its test MSE (squared units of y; the test split is looked at once, for the chosen model only)."""
+    g = torch.Generator().manual_seed(seed + 1)  # another data set than the capacity study's
+    x, y = poly_data(size, noise, g)
     rows = []
     for ratios in ((6, 2, 2), (5, 3, 2)):
-        tr, va, te = split_indices(y, ratios, seed=cfg.seed, stratify=False)
-        degrees = [d for d in cfg.poly_degrees if d < len(tr)]  # at most an interpolating polynomial
-        val = {d: mse(poly_predict(fit_poly(x[tr], y[tr], d), x[va]), y[va]) for d in degrees}
+        tr, va, te = split_indices(y, ratios, seed=seed, stratify=False)
+        usable = [d for d in degrees if d < len(tr)]  # at most an interpolating polynomial
+        val = {d: mse(poly_predict(fit_poly(x[tr], y[tr], d), x[va]), y[va]) for d in usable}
         best = min(val, key=val.get)
         theta = fit_poly(x[tr], y[tr], best)
         rows.append({"split": ":".join(map(str, ratios)), "train": len(tr), "val": len(va), "test": len(te),
                      "chosen_degree": best, "val_mse": val[best], "test_mse": mse(poly_predict(theta, x[te]), y[te])})
-    return rows
+    return SplitResult(rows)
 
 
-def lambda_study(cfg: Config, g: torch.Generator):
-    """Ridge on the highest degree: train/val/test MSE per lambda; small / proper (best on validation) / large."""
-    degree = max(d for d in cfg.poly_degrees if d < cfg.poly_train)
-    x, y = poly_data(cfg.poly_train, cfg.poly_noise, g, grid=True)
-    x_val, y_val = poly_data(cfg.poly_train, cfg.poly_noise, g)
-    x_test, y_test = poly_data(1000, cfg.poly_noise, g)
+@dataclass
+class LambdaResult:
+    rows: list[dict]          # per lambda: train/val/test MSE, |theta|, role small / proper / large
+    proper: float             # the lambda with the lowest validation MSE
+    degree: int
+    x: torch.Tensor           # the training set the figure draws
+    y: torch.Tensor
+
+
+def lambda_study(*, lambdas: tuple[float, ...] = Config.poly_lambdas, degrees: tuple[int, ...] = Config.poly_degrees,
+                 train_points: int = Config.poly_train, noise: float = Config.poly_noise,
+                 seed: int = Config.seed) -> LambdaResult:
+    """Ridge on the highest degree below ``train_points``: train/validation/test MSE (squared units of y) and the
+    coefficient norm per lambda; the lambda with the lowest validation MSE is "proper"."""
+    degree = max(d for d in degrees if d < train_points)
+    g = torch.Generator().manual_seed(seed + 2)
+    x, y = poly_data(train_points, noise, g, grid=True)
+    x_val, y_val = poly_data(train_points, noise, g)
+    x_test, y_test = poly_data(1000, noise, g)
     rows = []
-    for lam in cfg.poly_lambdas:
+    for lam in lambdas:
         theta = fit_poly(x, y, degree, lam)
         rows.append({"degree": degree, "lambda": lam, "train_mse": mse(poly_predict(theta, x), y),
                      "val_mse": mse(poly_predict(theta, x_val), y_val),
                      "test_mse": mse(poly_predict(theta, x_test), y_test), "theta_norm": float(theta.norm())})
-    proper = min(rows, key=lambda r: r["val_mse"])["lambda"]
-    for r in rows:
-        r["role"] = "proper" if r["lambda"] == proper else ("small" if r["lambda"] < proper else "large")
-    return rows, (x, y)
+    proper = label_roles(rows, "lambda", "val_mse")
+    return LambdaResult(rows, proper, degree, x, y)
 
 
 # ---- the small digits training set --------------------------------------------------------------------------
 
-def build_mlp(cfg: Config, dropout: float = 0.0) -> MLP:
+@dataclass
+class SmallDigits:
+    """The digits splits the studies train on: ``train_size`` training images (stratified), plain and augmented
+    (the same images), the whole training split for the more-data reference, and one validation and test split."""
+
+    clean: DataSplits
+    augmented: DataSplits
+    full: DataSplits
+    device: torch.device
+
+
+def small_digits(*, train_size: int = Config.train_size, batch_size: int = Config.batch_size,
+                 augment: str = Config.augment, seed: int = Config.seed, device="cpu") -> SmallDigits:
+    """The small training set, its augmented twin and the full training split (validation 25 % of the training
+    split, test digits' fixed 20 %), all living on ``device``."""
+    device = torch.device(device)
+    opts = dict(batch_size=batch_size, val_fraction=0.25, seed=seed, device=device)
+    return SmallDigits(clean=loaders("digits", train_size=train_size, **opts),
+                       augmented=loaders("digits", train_size=train_size, augment=augment, **opts),
+                       full=loaders("digits", **opts), device=device)
+
+
+def build_mlp(hidden: tuple[int, ...] = Config.hidden, dropout: float = 0.0) -> MLP:
     """The MLP, with torch's Dropout layers swapped for the from-scratch one (esc_course.scratch.dropout)."""
-    model = MLP(64, hidden=cfg.hidden, out_features=10, activation="relu", dropout=dropout)
+    model = MLP(64, hidden=hidden, out_features=10, activation="relu", dropout=dropout)
     for i, m in enumerate(model):
         if isinstance(m, nn.Dropout):
             model[i] = Dropout(m.p)
     return model
-
-
-def digits_splits(cfg: Config, device, augment: str | None = None):
-    """The small training set (``train_size`` images, stratified), and the usual validation and test splits."""
-    return loaders("digits", batch_size=cfg.batch_size, val_fraction=0.25, train_size=cfg.train_size,
-                   augment=augment, seed=cfg.seed, device=device)
 
 
 def reseed(train, seed: int) -> None:
@@ -182,124 +248,260 @@ def reseed(train, seed: int) -> None:
             generator.manual_seed(seed)
 
 
-def train_small(cfg: Config, data: dict, seed: int, device, *, weight_decay: float = 0.0, dropout: float = 0.0,
+@dataclass
+class SmallRun:
+    """One training run on the small set: accuracies (fractions) and cross-entropy losses (nats) on the clean
+    training split and the test split, both generalization gaps, epochs run, the share of near-zero weights."""
+
+    train_accuracy: float
+    test_accuracy: float
+    train_loss: float
+    test_loss: float
+    gap_accuracy: float       # train accuracy - test accuracy
+    gap_loss: float           # test loss - train loss
+    epochs: int
+    best_epoch: int           # early stopping's restored epoch (= epochs without early stopping)
+    near_zero_weights: float  # share of weights with |w| < 1e-3
+    history: dict = field(repr=False)
+
+    def row(self) -> dict:
+        """The run's numbers without its history, for a table."""
+        return {k: v for k, v in asdict(self).items() if k != "history"}
+
+    def last(self, key: str) -> float:
+        """The last epoch's value of a history column."""
+        return self.history[key][-1]
+
+
+def run_name(seed: int, settings: dict) -> str:
+    """A run's stable name from its settings, e.g. ``seed0-weight_decay0.01``: its checkpoint sub-folder."""
+    return "-".join([f"seed{seed}", *(f"{k}{v:g}" if isinstance(v, float) else f"{k}{v}"
+                                      for k, v in sorted(settings.items()))])
+
+
+def train_small(data: SmallDigits, *, seed: int = Config.seed, hidden: tuple[int, ...] = Config.hidden,
+                lr: float = Config.lr, epochs: int = Config.epochs, weight_decay: float = 0.0, dropout: float = 0.0,
                 augment: bool = False, patience: int | None = None, penalty: str | None = None, lam: float = 0.0,
-                schedule: str | None = None) -> dict:
-    """One run on the small set; returns accuracies and losses on the (clean) training and the test split,
-    both generalization gaps, the epochs run, the history, and the share of near-zero weights."""
+                schedule: str | None = None, split: str = "small",
+                checkpoint_dir: Path | None = None) -> SmallRun:
+    """One run of the MLP (SGD, momentum 0.9) on the small set (``split="small"``) or the whole training
+    split (``"full"``, without augmentation); ``checkpoint_dir`` (this run's own folder) makes it resumable."""
+    if split not in ("small", "full") or (split == "full" and augment):
+        raise ValueError(f"split must be 'small' or 'full' (full without augment), got {split!r}, augment={augment}")
+    schedules = {None: None,
+                 "step": lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=max(epochs // 3, 1), gamma=0.1),
+                 "exponential": lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)}
+    if schedule not in schedules:
+        raise ValueError(f"unknown schedule {schedule!r}; valid schedules: None, 'step', 'exponential'")
     seed_everything(seed)
-    model = build_mlp(cfg, dropout).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=weight_decay)
+    model = build_mlp(hidden, dropout).to(data.device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     loss_fn = penalized(F.cross_entropy, decay_parameters(model), penalty, lam) if penalty else F.cross_entropy
     stopper = EarlyStopping(model, patience=patience) if patience else None
-    scheduler = {None: None,
-                 "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=max(cfg.epochs // 3, 1), gamma=0.1),
-                 "exponential": lambda: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.95)}[schedule]
-    train = data["augmented"].train if augment else data["clean"].train
+    scheduler = schedules[schedule](opt) if schedule else None
+    splits = data.full if split == "full" else data.clean
+    train = data.augmented.train if augment else splits.train
     reseed(train, seed)
-    history = fit(model, train, data["clean"].val, loss_fn=loss_fn,
-                  optimizer=opt, epochs=cfg.epochs, device=device, progress=False, on_epoch=stopper,
-                  scheduler=scheduler() if scheduler else None)
+    history = fit(model, train, splits.val, loss_fn=loss_fn, optimizer=opt, epochs=epochs, device=data.device,
+                  progress=False, on_epoch=stopper, scheduler=scheduler, checkpoint_dir=checkpoint_dir,
+                  resume=checkpoint_dir is not None)
     if stopper is not None:
         stopper.restore()
-    tr = evaluate(model, data["clean"].train, F.cross_entropy, device)
-    te = evaluate(model, data["clean"].test, F.cross_entropy, device)
+    tr = evaluate(model, splits.train, F.cross_entropy, data.device)  # the clean (unaugmented) training images
+    te = evaluate(model, splits.test, F.cross_entropy, data.device)
     weights = torch.cat([p.detach().flatten() for p in decay_parameters(model)])
-    return {"train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"], "train_loss": tr["loss"],
-            "test_loss": te["loss"], "gap_accuracy": tr["accuracy"] - te["accuracy"],
-            "gap_loss": te["loss"] - tr["loss"], "epochs": len(history),
-            "best_epoch": stopper.best_epoch if stopper else len(history),
-            "near_zero_weights": float((weights.abs() < 1e-3).float().mean()), "history": history.to_dict()}
+    return SmallRun(train_accuracy=tr["accuracy"], test_accuracy=te["accuracy"], train_loss=tr["loss"],
+                    test_loss=te["loss"], gap_accuracy=tr["accuracy"] - te["accuracy"],
+                    gap_loss=te["loss"] - tr["loss"], epochs=len(history),
+                    best_epoch=stopper.best_epoch if stopper else len(history),
+                    near_zero_weights=float((weights.abs() < 1e-3).float().mean()), history=history.to_dict())
 
 
-def cached_run(cache: dict, cfg: Config, data: dict, seed: int, device, **settings) -> dict:
-    """``train_small`` once per (seed, settings): the sweep, the comparison and the penalty and decay studies
-    share their identical runs (settings at their defaults are dropped from the key)."""
-    settings = {k: v for k, v in settings.items() if v not in (None, 0, 0.0, False)}
-    key = (seed, tuple(sorted(settings.items())))
-    if key not in cache:
-        cache[key] = train_small(cfg, data, seed, device, **settings)
-    return dict(cache[key])
+class Runs:
+    """``train_small`` once per (seed, settings): studies that need a run another study already made share it
+    (``run`` passes one Runs to all its studies; a notebook cell may too). Settings at their defaults are dropped
+    from the key; ``checkpoint_dir`` gives each distinct run its own sub-folder, named by ``run_name`` (the folder
+    holds runs of one training setting: a run resumes from its sub-folder, so change ``epochs``, ``lr`` or
+    ``hidden`` together with the folder)."""
+
+    def __init__(self, data: SmallDigits, checkpoint_dir: Path | None = None, **training):
+        self.data, self.checkpoint_dir, self.training, self.done = data, checkpoint_dir, training, {}
+
+    def __call__(self, seed: int, **settings) -> SmallRun:
+        settings = {k: v for k, v in settings.items() if v not in (None, 0, 0.0, False)}
+        key = (seed, tuple(sorted(settings.items())))
+        if key not in self.done:
+            folder = None if self.checkpoint_dir is None else Path(self.checkpoint_dir) / run_name(seed, settings)
+            self.done[key] = train_small(self.data, seed=seed, checkpoint_dir=folder, **self.training, **settings)
+        return self.done[key]
 
 
-def weight_decay_sweep(cfg: Config, data: dict, device, cache: dict) -> tuple[list[dict], float, dict]:
-    """L2 strength by validation loss (the test split is not looked at to choose); rows say small/proper/large."""
+def runs_for(data: SmallDigits, runs: Runs | None, checkpoint_dir: Path | None, **training) -> Runs:
+    """The given Runs (its training settings must match), or a new one."""
+    if runs is None:
+        return Runs(data, checkpoint_dir, **training)
+    if runs.training != training or runs.data is not data:
+        raise ValueError(f"runs was made with other data or training settings ({runs.training}); got {training}")
+    return runs
+
+
+@dataclass
+class WeightDecayResult:
+    rows: list[dict]          # per weight decay: last-epoch validation loss/accuracy, the run's numbers, role
+    proper: float             # the weight decay with the lowest validation loss
+    histories: dict[str, dict]  # "wd_<value>" -> History.to_dict()
+
+
+def weight_decay_study(data: SmallDigits, *, weight_decays: tuple[float, ...] = Config.weight_decays,
+                       seed: int = Config.seed, epochs: int = Config.epochs, lr: float = Config.lr,
+                       hidden: tuple[int, ...] = Config.hidden, checkpoint_dir: Path | None = None,
+                       runs: Runs | None = None) -> WeightDecayResult:
+    """L2 strength (SGD's weight_decay) chosen by the last epoch's validation loss (nats; the test split is not
+    looked at to choose); rows say small / proper / large and carry accuracies (fractions) and losses."""
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
     rows, histories = [], {}
-    for wd in cfg.weight_decays:
-        r = cached_run(cache, cfg, data, cfg.seed, device, weight_decay=wd)
-        histories[f"wd_{wd:g}"] = r.pop("history")
-        rows.append({"weight_decay": wd, "val_loss": histories[f"wd_{wd:g}"]["val_loss"][-1],
-                     "val_accuracy": histories[f"wd_{wd:g}"]["val_accuracy"][-1], **r})
-    proper = min(rows, key=lambda r: r["val_loss"])["weight_decay"]
-    for r in rows:
-        r["role"] = "proper" if r["weight_decay"] == proper else ("small" if r["weight_decay"] < proper else "large")
-    return rows, proper, histories
+    for wd in weight_decays:
+        r = runs(seed, weight_decay=wd)
+        histories[f"wd_{wd:g}"] = r.history
+        rows.append({"weight_decay": wd, "val_loss": r.last("val_loss"), "val_accuracy": r.last("val_accuracy"),
+                     **r.row()})
+    proper = label_roles(rows, "weight_decay", "val_loss")
+    return WeightDecayResult(rows, proper, histories)
 
 
-def comparison(cfg: Config, data: dict, weight_decay: float, device, cache: dict
-               ) -> tuple[list[dict], list[dict], dict]:
-    """none / L2 / dropout / augmentation / early stopping / all, ``seeds`` runs each: per-run rows, a summary
-    (mean and standard deviation over seeds), and the first seed's histories."""
-    settings = {"none": {}, "l2": {"weight_decay": weight_decay}, "dropout": {"dropout": cfg.dropout},
-                "augmentation": {"augment": True}, "early_stopping": {"patience": cfg.patience},
-                "all": {"weight_decay": weight_decay, "dropout": cfg.dropout, "augment": True,
-                        "patience": cfg.patience}}
-    runs, histories = [], {}
+@dataclass
+class ComparisonResult:
+    runs: list[dict]          # one row per (method, seed)
+    summary: list[dict]       # per method: mean and standard deviation over seeds
+    histories: dict[str, dict]  # method -> the first seed's History.to_dict()
+
+    def method(self, name: str) -> dict:
+        """The summary row of one method."""
+        return next(r for r in self.summary if r["method"] == name)
+
+    @property
+    def best(self) -> dict:
+        """The summary row with the highest mean test accuracy."""
+        return max(self.summary, key=lambda r: r["test_accuracy_mean"])
+
+
+def comparison_study(data: SmallDigits, *, weight_decay: float, dropout: float = Config.dropout,
+                     patience: int = Config.patience, seeds: int = Config.seeds, seed: int = Config.seed,
+                     epochs: int = Config.epochs, lr: float = Config.lr, hidden: tuple[int, ...] = Config.hidden,
+                     checkpoint_dir: Path | None = None, runs: Runs | None = None) -> ComparisonResult:
+    """none / L2 / dropout / augmentation / early stopping / all, ``seeds`` runs each (seeds ``seed`` ..
+    ``seed + seeds - 1``): per-run rows, a summary of test accuracy (fraction), the accuracy gap (train - test)
+    and the loss gap (test - train, nats) as mean and standard deviation over seeds, and the first seed's
+    histories."""
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
+    settings = {"none": {}, "l2": {"weight_decay": weight_decay}, "dropout": {"dropout": dropout},
+                "augmentation": {"augment": True}, "early_stopping": {"patience": patience},
+                "all": {"weight_decay": weight_decay, "dropout": dropout, "augment": True, "patience": patience}}
+    rows, histories = [], {}
     for method in METHODS:
-        for s in range(cfg.seeds):
-            r = cached_run(cache, cfg, data, cfg.seed + s, device, **settings[method])
-            history = r.pop("history")
+        for s in range(seeds):
+            r = runs(seed + s, **settings[method])
             if s == 0:
-                histories[method] = history
-            runs.append({"method": method, "seed": cfg.seed + s, **r})
+                histories[method] = r.history
+            rows.append({"method": method, "seed": seed + s, **r.row()})
     summary = []
     for method in METHODS:
-        rs = [r for r in runs if r["method"] == method]
+        rs = [r for r in rows if r["method"] == method]
         row = {"method": method, "runs": len(rs)}
         for key in ("test_accuracy", "train_accuracy", "gap_accuracy", "gap_loss", "test_loss"):
             values = [r[key] for r in rs]
             row[f"{key}_mean"] = statistics.fmean(values)
             row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         summary.append(row)
-    return runs, summary, histories
+    return ComparisonResult(rows, summary, histories)
 
 
-def penalty_study(cfg: Config, data: dict, weight_decay: float, device, cache: dict) -> list[dict]:
+@dataclass
+class MoreDataResult:
+    row: dict                 # the unregularized MLP trained on the whole training split: its SmallRun numbers
+    train_images: int
+
+
+def more_data_study(data: SmallDigits, *, seed: int = Config.seed, epochs: int = Config.epochs,
+                    lr: float = Config.lr, hidden: tuple[int, ...] = Config.hidden,
+                    checkpoint_dir: Path | None = None) -> MoreDataResult:
+    """The reference no regularizer on the small set can reach: the same MLP without regularization trained on
+    every training image (accuracy as a fraction, losses in nats, same validation and test split)."""
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir) / f"seed{seed}-full"
+    r = train_small(data, seed=seed, epochs=epochs, lr=lr, hidden=hidden, split="full", checkpoint_dir=folder)
+    return MoreDataResult(r.row(), len(data.full.train.x))
+
+
+@dataclass
+class PenaltyResult:
+    rows: list[dict]          # per penalty: lambda, accuracies, loss gap, share of near-zero weights
+
+    def penalty(self, name: str) -> dict:
+        return next(r for r in self.rows if r["penalty"] == name)
+
+
+def penalty_study(data: SmallDigits, *, weight_decay: float, l1: float = Config.l1, seed: int = Config.seed,
+                  epochs: int = Config.epochs, lr: float = Config.lr, hidden: tuple[int, ...] = Config.hidden,
+                  checkpoint_dir: Path | None = None, runs: Runs | None = None) -> PenaltyResult:
     """L2 as a loss penalty (lambda = wd / 2, the same steps as weight_decay=wd), L1 and elastic net:
-    accuracy and the share of weights that end up near zero (L1's sparsity)."""
+    accuracy (fraction), the loss gap (nats) and the share of weights that end up near zero (L1's sparsity)."""
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
     rows = []
-    for name, lam in (("none", 0.0), ("l2", weight_decay / 2), ("l1", cfg.l1), ("elastic_net", cfg.l1)):
-        r = cached_run(cache, cfg, data, cfg.seed, device, penalty=None if name == "none" else name, lam=lam)
-        r.pop("history")
-        rows.append({"penalty": name, "lambda": lam, **{k: r[k] for k in (
-            "train_accuracy", "test_accuracy", "gap_loss", "near_zero_weights")}})
-    return rows
+    for name, lam in (("none", 0.0), ("l2", weight_decay / 2), ("l1", l1), ("elastic_net", l1)):
+        r = runs(seed, penalty=None if name == "none" else name, lam=lam)
+        rows.append({"penalty": name, "lambda": lam, "train_accuracy": r.train_accuracy,
+                     "test_accuracy": r.test_accuracy, "gap_loss": r.gap_loss,
+                     "near_zero_weights": r.near_zero_weights})
+    return PenaltyResult(rows)
 
 
-def decay_study(cfg: Config, data: dict, device, cache: dict) -> tuple[list[dict], dict]:
-    """Constant learning rate vs StepLR (x0.1 every third of training) vs ExponentialLR (x0.95 per epoch)."""
+@dataclass
+class DecayResult:
+    rows: list[dict]          # per schedule: the last learning rate, train/test loss, test accuracy
+    histories: dict[str, dict]  # schedule name -> History.to_dict() (with its "lr" column)
+
+    def schedule(self, name: str) -> dict:
+        return next(r for r in self.rows if r["schedule"] == name)
+
+
+def decay_study(data: SmallDigits, *, seed: int = Config.seed, epochs: int = Config.epochs, lr: float = Config.lr,
+                hidden: tuple[int, ...] = Config.hidden, checkpoint_dir: Path | None = None,
+                runs: Runs | None = None) -> DecayResult:
+    """Constant learning rate vs StepLR (x0.1 every third of training) vs ExponentialLR (x0.95 per epoch):
+    the final learning rate, train and test loss (nats) and test accuracy (fraction)."""
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
     rows, histories = [], {}
     for schedule in (None, "step", "exponential"):
-        r = cached_run(cache, cfg, data, cfg.seed, device, schedule=schedule)
+        r = runs(seed, schedule=schedule)
         name = schedule or "constant"
-        histories[f"lr_{name}"] = r.pop("history")
-        rows.append({"schedule": name, "final_lr": histories[f"lr_{name}"]["lr"][-1],
-                     **{k: r[k] for k in ("train_loss", "test_loss", "test_accuracy")}})
-    return rows, histories
+        histories[name] = r.history
+        rows.append({"schedule": name, "final_lr": r.last("lr"), "train_loss": r.train_loss,
+                     "test_loss": r.test_loss, "test_accuracy": r.test_accuracy})
+    return DecayResult(rows, histories)
 
 
-def equivalence_check(cfg: Config, data: dict, weight_decay: float, device) -> list[dict]:
-    """The same model and batches trained with (wd/2) sum W^2 in the loss and with the optimizer's
-    weight_decay=wd: identical for SGD (and Adam's coupled weight_decay), different for AdamW's decoupled decay."""
-    batches = [(x.to(device), y.to(device)) for x, y in data["clean"].train] * 3
+@dataclass
+class EquivalenceResult:
+    rows: list[dict]          # per optimizer: the largest parameter difference and the weight norms
+
+    def optimizer(self, name: str) -> dict:
+        return next(r for r in self.rows if r["optimizer"] == name)
+
+
+def equivalence_study(data: SmallDigits, *, weight_decay: float, epochs: int = 3, lr: float = Config.lr,
+                      hidden: tuple[int, ...] = Config.hidden, seed: int = Config.seed) -> EquivalenceResult:
+    """The same model and batches (``epochs`` passes over the small set) trained with (wd/2) sum W^2 in the loss
+    and with the optimizer's weight_decay=wd: the largest absolute parameter difference is ~0 for SGD (and Adam's
+    coupled weight_decay) and not for AdamW's decoupled decay. Adam and AdamW use lr 1e-3."""
+    batches = [(x.to(data.device), y.to(data.device)) for x, y in data.clean.train] * epochs
     rows = []
-    for optimizer, lr in (("sgd", cfg.lr), ("adam", 1e-3), ("adamw", 1e-3)):
-        torch.manual_seed(cfg.seed)
-        out = weight_decay_paths(lambda: build_mlp(cfg).to(device), batches, loss_fn=F.cross_entropy,
-                                 weight_decay=weight_decay, lr=lr, optimizer=optimizer,
+    for optimizer, step in (("sgd", lr), ("adam", 1e-3), ("adamw", 1e-3)):
+        torch.manual_seed(seed)
+        out = weight_decay_paths(lambda: build_mlp(hidden).to(data.device), batches, loss_fn=F.cross_entropy,
+                                 weight_decay=weight_decay, lr=step, optimizer=optimizer,
                                  momentum=0.9 if optimizer == "sgd" else 0.0)
         rows.append({"optimizer": optimizer, "weight_decay": weight_decay, "steps": len(batches), **out})
-    return rows
+    return EquivalenceResult(rows)
 
 
 # ---- the lab ------------------------------------------------------------------------------------------------
@@ -309,62 +511,81 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
     started = time.perf_counter()
-    g = torch.Generator().manual_seed(cfg.seed)
-    capacity, poly_sample = capacity_study(cfg, g)
-    chosen = choose_degree(cfg, g)
-    lambdas, lambda_sample = lambda_study(cfg, g)
+    ckpt = Path(out) / "checkpoints" if out is not None else None
+    poly = dict(degrees=cfg.poly_degrees, noise=cfg.poly_noise, seed=cfg.seed)
+    capacity = capacity_study(train_points=cfg.poly_train, repeats=cfg.poly_repeats, **poly)
+    chosen = split_study(size=cfg.poly_split_size, **poly)
+    lambdas = lambda_study(lambdas=cfg.poly_lambdas, train_points=cfg.poly_train, **poly)
 
-    data = {"clean": digits_splits(cfg, device), "augmented": digits_splits(cfg, device, cfg.augment)}
-    cache: dict = {}
-    sweep, weight_decay, wd_hist = weight_decay_sweep(cfg, data, device, cache)
-    runs, summary, comp_hist = comparison(cfg, data, weight_decay, device, cache)
-    penalties = penalty_study(cfg, data, weight_decay, device, cache)
-    decay, decay_hist = decay_study(cfg, data, device, cache)
-    equivalence = equivalence_check(cfg, data, weight_decay, device)
+    data = small_digits(train_size=cfg.train_size, batch_size=cfg.batch_size, augment=cfg.augment, seed=cfg.seed,
+                        device=device)
+    training = dict(epochs=cfg.epochs, lr=cfg.lr, hidden=cfg.hidden)
+    runs = Runs(data, ckpt, **training)  # one run per distinct setting, shared by the studies below
+    sweep = weight_decay_study(data, weight_decays=cfg.weight_decays, seed=cfg.seed, runs=runs, **training)
+    comp = comparison_study(data, weight_decay=sweep.proper, dropout=cfg.dropout, patience=cfg.patience,
+                            seeds=cfg.seeds, seed=cfg.seed, runs=runs, **training)
+    more = more_data_study(data, seed=cfg.seed, checkpoint_dir=ckpt, **training)
+    penalties = penalty_study(data, weight_decay=sweep.proper, l1=cfg.l1, seed=cfg.seed, runs=runs, **training)
+    decay = decay_study(data, seed=cfg.seed, runs=runs, **training)
+    equivalence = equivalence_study(data, weight_decay=sweep.proper, lr=cfg.lr, hidden=cfg.hidden, seed=cfg.seed)
 
-    best = max(summary, key=lambda r: r["test_accuracy_mean"])
-    none = next(r for r in summary if r["method"] == "none")
+    best, none = comp.best, comp.method("none")
     metrics = {
         "best_test_accuracy": best["test_accuracy_mean"], "best_method": best["method"],
         "none_test_accuracy": none["test_accuracy_mean"], "none_gap_accuracy": none["gap_accuracy_mean"],
-        "none_gap_loss": none["gap_loss_mean"], "chosen_weight_decay": weight_decay,
-        **{f"{r['method']}_gap_loss": r["gap_loss_mean"] for r in summary if r["method"] != "none"},
-        "sgd_penalty_vs_weight_decay_max_diff": equivalence[0]["max_abs_diff"],
-        "adamw_penalty_vs_weight_decay_max_diff": equivalence[2]["max_abs_diff"],
-        "poly_best_test_degree": min(capacity, key=lambda r: r["test_mse"])["degree"],
-        "poly_chosen_degree_622": chosen[0]["chosen_degree"],
-        "poly_proper_lambda": next(r["lambda"] for r in lambdas if r["role"] == "proper"),
+        "none_gap_loss": none["gap_loss_mean"], "chosen_weight_decay": sweep.proper,
+        **{f"{r['method']}_gap_loss": r["gap_loss_mean"] for r in comp.summary if r["method"] != "none"},
+        "full_data_test_accuracy": more.row["test_accuracy"],
+        "sgd_penalty_vs_weight_decay_max_diff": equivalence.optimizer("sgd")["max_abs_diff"],
+        "adamw_penalty_vs_weight_decay_max_diff": equivalence.optimizer("adamw")["max_abs_diff"],
+        "poly_best_test_degree": capacity.best_degree,
+        "poly_chosen_degree_622": chosen.rows[0]["chosen_degree"],
+        "poly_proper_lambda": lambdas.proper,
     }
     result = LabResult(
         lab="regularization", config=asdict(cfg), metrics=metrics,
-        history={**{f"compare_{k}": v for k, v in comp_hist.items()}, **wd_hist, **decay_hist},
-        tables={"comparison": summary, "comparison_runs": runs, "weight_decay": sweep, "penalties": penalties,
-                "lr_decay": decay, "l2_equivalence": equivalence, "poly_capacity": capacity,
-                "poly_split_choice": chosen, "poly_lambda": lambdas},
-        figures=figures(cfg, capacity, poly_sample, lambdas, lambda_sample, summary, comp_hist, sweep, decay_hist),
+        history={**{f"compare_{k}": v for k, v in comp.histories.items()}, **sweep.histories,
+                 **{f"lr_{k}": v for k, v in decay.histories.items()}},
+        tables={"comparison": comp.summary, "comparison_runs": comp.runs, "more_data": [more.row],
+                "weight_decay": sweep.rows, "penalties": penalties.rows, "lr_decay": decay.rows,
+                "l2_equivalence": equivalence.rows, "poly_capacity": capacity.rows, "poly_split_choice": chosen.rows,
+                "poly_lambda": lambdas.rows},
+        figures={"poly_capacity": capacity_figure(capacity), "poly_fits": poly_fits_figure(capacity, lambdas),
+                 "comparison": comparison_figure(comp), "comparison_curves": comparison_curves_figure(comp),
+                 "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay)},
+        captions=captions(cfg, capacity, lambdas, sweep, comp, more),
         device=str(device),
     )
     return finish(result, out, started)
 
 
-def figures(cfg, capacity, poly_sample, lambdas, lambda_sample, summary, comp_hist, sweep, decay_hist) -> dict:
-    from esc_course.viz import history_figure
-
+def captions(cfg: Config, capacity: CapacityResult, lambdas: LambdaResult, sweep: WeightDecayResult,
+             comp: ComparisonResult, more: MoreDataResult) -> dict[str, str]:
+    """One sentence per figure and main table, from the numbers of this run."""
+    best, none = comp.best, comp.method("none")
     return {
-        "poly_capacity": capacity_figure(capacity),
-        "poly_fits": poly_fits_figure(cfg, poly_sample, lambdas, lambda_sample),
-        "comparison": comparison_figure(summary),
-        "comparison_curves": history_figure(comp_hist, keys=("train_loss", "val_loss"), log_y=True,
-                                            title="small training set"),
-        "weight_decay": weight_decay_figure(sweep),
-        "lr_decay": history_figure({k[3:]: v for k, v in decay_hist.items()}, keys=("lr", "val_loss"),
-                                   title="learning-rate decay"),
+        "poly_capacity": f"Train error falls with the polynomial degree while test error is lowest at degree "
+                         f"{capacity.best_degree}; bias² falls and variance grows with capacity.",
+        "poly_fits": f"Degree 1 underfits, degree {lambdas.degree} interpolates the noise; ridge with the "
+                     f"validation's lambda = {lambdas.proper:g} smooths it.",
+        "comparison": f"Mean ± std over {cfg.seeds} seeds on {cfg.train_size} training digits: best "
+                      f"{best['method']} ({best['test_accuracy_mean']:.3f}) vs none ({none['test_accuracy_mean']:.3f}).",
+        "comparison_curves": "Training and validation loss per epoch of each method (first seed).",
+        "weight_decay": f"The L2 grid on validation loss: {sweep.proper:g} is proper.",
+        "lr_decay": "Learning rate and validation loss per epoch: constant, StepLR and ExponentialLR.",
+        "more_data": f"The unregularized MLP on all training images reaches test accuracy "
+                     f"{more.row['test_accuracy']:.3f}.",
+        "poly_lambda": "Ridge on the top degree: small / proper / large lambda by validation MSE.",
     }
 
 
-def capacity_figure(rows):
+# ---- figures ------------------------------------------------------------------------------------------------
+
+def capacity_figure(result: CapacityResult):
+    """Train and test MSE against degree (the gap shaded), and bias² / variance / their sum with the noise."""
     from esc_course.viz import new_figure
 
+    rows = result.rows
     fig, axes = new_figure(2, size=(4.6, 3.6))
     d = [r["degree"] for r in rows]
     axes[0].plot(d, [r["train_mse"] for r in rows], marker="o", label="train error")
@@ -379,38 +600,38 @@ def capacity_figure(rows):
     axes[1].set(yscale="log", xlabel="polynomial degree (capacity)", ylabel="error", title="bias-variance")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center")
     return fig
 
 
-def poly_fits_figure(cfg, poly_sample, lambdas, lambda_sample):
+def poly_fits_figure(capacity: CapacityResult, lambdas: LambdaResult):
     """The slides' pictures: underfit / just right / overfit, and small / proper / large lambda."""
     from esc_course.viz import new_figure
 
     fig, axes = new_figure(2, size=(4.6, 3.6))
     grid = torch.linspace(0, 1, 300, dtype=torch.float64)
-    top = max(d for d in cfg.poly_degrees if d < cfg.poly_train)
-    x, y = poly_sample
-    for d, label in ((1, "high bias (underfit)"), (4, "just right"), (top, "high variance (overfit)")):
-        axes[0].plot(grid, poly_predict(fit_poly(x, y, d), grid), label=f"degree {d}: {label}")
-    x, y = lambda_sample
+    for d, label in ((1, "high bias (underfit)"), (4, "just right"), (lambdas.degree, "high variance (overfit)")):
+        axes[0].plot(grid, poly_predict(fit_poly(capacity.x, capacity.y, d), grid), label=f"degree {d}: {label}")
     for role in ("small", "proper", "large"):
-        r = next((r for r in lambdas if r["role"] == role), None)
+        r = next((r for r in lambdas.rows if r["role"] == role), None)
         if r is not None:
-            axes[1].plot(grid, poly_predict(fit_poly(x, y, r["degree"], r["lambda"]), grid),
+            axes[1].plot(grid, poly_predict(fit_poly(lambdas.x, lambdas.y, r["degree"], r["lambda"]), grid),
                          label=f"{role} $\\lambda$ = {r['lambda']:g}")
-    for ax, (xs, ys), title in ((axes[0], poly_sample, "capacity"), (axes[1], lambda_sample, f"degree {top} + L2")):
+    for ax, (xs, ys), title in ((axes[0], (capacity.x, capacity.y), "capacity"),
+                                (axes[1], (lambdas.x, lambdas.y), f"degree {lambdas.degree} + L2")):
         ax.plot(grid, target(grid), "k:", label="sin(2$\\pi$x)")
         ax.scatter(xs, ys, c="k", s=14, zorder=3)
         ax.set(ylim=(-1.8, 1.8), xlabel="x", ylabel="y", title=title)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)  # below: off the data
     return fig
 
 
-def comparison_figure(summary):
+def comparison_figure(result: ComparisonResult):
+    """Test accuracy and the accuracy gap per method, mean with a ±1 std error bar over seeds."""
     from esc_course.viz import new_figure
 
+    summary = result.summary
     fig, axes = new_figure(2, size=(4.8, 3.6))
     names = [r["method"] for r in summary]
     for ax, key, label in ((axes[0], "test_accuracy", "test accuracy"),
@@ -424,21 +645,54 @@ def comparison_figure(summary):
     return fig
 
 
-def weight_decay_figure(rows):
+def comparison_curves_figure(result: ComparisonResult):
+    """Training loss and validation loss per epoch, one line per method (the first seed), log scale."""
     from esc_course.viz import new_figure
 
+    fig, axes = new_figure(2, size=(4.6, 3.6))
+    for ax, key, title in ((axes[0], "train_loss", "training loss (small set)"),
+                           (axes[1], "val_loss", "validation loss")):
+        for name, h in result.histories.items():
+            ax.plot(range(1, len(h[key]) + 1), h[key], label=name)
+        ax.set(xlabel="epoch", ylabel=f"{key.replace('_', ' ')} (nats)", yscale="log", title=title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def decay_figure(result: DecayResult):
+    """The learning rate per epoch of each schedule, and its validation loss."""
+    from esc_course.viz import new_figure
+
+    fig, axes = new_figure(2, size=(4.6, 3.6))
+    for ax, key, title in ((axes[0], "lr", "learning rate per epoch"), (axes[1], "val_loss", "validation loss")):
+        for name, h in result.histories.items():
+            ax.plot(range(1, len(h[key]) + 1), h[key], label=name)
+        ax.set(xlabel="epoch", ylabel="learning rate" if key == "lr" else "validation loss (nats)", title=title,
+               yscale="log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def weight_decay_figure(result: WeightDecayResult):
+    """Train and validation accuracy and loss against the weight decay (log scale)."""
+    from esc_course.viz import new_figure
+
+    rows = result.rows
     fig, axes = new_figure(2, size=(4.4, 3.4))
     wd = [r["weight_decay"] for r in rows]
     axes[0].plot(wd, [r["train_accuracy"] for r in rows], marker="o", label="train")
     axes[0].plot(wd, [r["val_accuracy"] for r in rows], marker="o", label="validation")
-    axes[0].set(ylabel="accuracy")
-    axes[1].plot(wd, [r["val_loss"] for r in rows], marker="o", label="validation")
+    axes[0].set(ylabel="accuracy", title="accuracy against lambda")
     axes[1].plot(wd, [r["train_loss"] for r in rows], marker="o", label="train")
-    axes[1].set(ylabel="loss")
+    axes[1].plot(wd, [r["val_loss"] for r in rows], marker="o", label="validation")
+    axes[1].set(ylabel="loss (nats)", yscale="log", title="loss against lambda")
     for ax in axes:
-        ax.set(xscale="log", xlabel="weight decay (L2 lambda)", title="small / proper / large lambda")
+        ax.axvline(result.proper, color="gray", linestyle=":", label=f"proper {result.proper:g}")
+        ax.set(xscale="log", xlabel="weight decay (L2 lambda)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 

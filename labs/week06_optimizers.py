@@ -7,6 +7,10 @@ accuracy curves, mean and spread). Adam's bias correction is switched off once t
 6.5x too long. Last, the construction of Wilson et al. 2017 (The Marginal Value of Adaptive Gradient Methods in
 Machine Learning, section 3.3): a linearly separable least-squares problem where every adaptive method fits the
 training set and then labels every new point with the majority class, while gradient descent generalises perfectly.
+
+Each experiment is a study function (``landscape_study``, ``lr_sweep``, ``comparison_study``,
+``bias_correction_study``, ``wilson_study``) that a notebook cell calls with its settings as keyword arguments;
+``run`` calls them all with a Config's values.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -38,7 +42,8 @@ HEADLINE = "best_test_accuracy"
 # torch's log_softmax starts its thread pool even for a 64 x 10 batch (costly on a busy shared CPU).
 
 # Learning rate per landscape and optimizer, picked from a sweep over 1e-3 .. 1 at 200 steps (the notebook's
-# exercise repeats it). On the saddle all share lr = 0.01, so what differs is only how each uses the gradient.
+# exercise repeats it). On the saddle all but AdaDelta share lr = 0.01 (AdaDelta's lr is a multiplier on its own
+# step size and stays 1.0), so what differs is mostly how each uses the gradient.
 LANDSCAPE_LR = {
     "bowl": dict(sgd=0.1, momentum=0.03, nesterov=0.03, adagrad=0.3, adadelta=1.0, rmsprop=0.03, adam=0.1),
     "rosenbrock": dict(sgd=1e-3, momentum=1e-3, nesterov=1e-3, adagrad=1.0, adadelta=1.0, rmsprop=0.1, adam=0.3),
@@ -79,75 +84,152 @@ QUICK = dict(epochs=6, seeds=3, sweep_lrs=(1e-3, 1e-2, 0.1, 1.0), sweep_epochs=3
 
 
 # ---------------------------------------------------------------------------------------- 2-D functions
-def landscape_runs(names, steps: int) -> tuple[dict, list[dict]]:
-    """Every optimizer on every landscape from the landscape's start; the paths and a table of where they ended."""
+def check_optimizers(names) -> None:
+    """Fail before any work on a name that is not in esc_course.optim.OPTIMIZERS, listing the valid ones."""
+    unknown = [n for n in names if n not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"unknown optimizer {unknown[0]!r} in optimizers; valid optimizers: {', '.join(OPTIMIZERS)}")
+
+
+@dataclass
+class LandscapeResult:
+    paths: dict[str, dict[str, torch.Tensor]]  # landscape -> optimizer -> (steps + 1, 2) path
+    rows: list[dict]          # per (landscape, optimizer): lr, final value, distance to the minimum, end point
+
+    def row(self, landscape: str, optimizer: str) -> dict:
+        return next(r for r in self.rows if r["landscape"] == landscape and r["optimizer"] == optimizer)
+
+    def escape_ranking(self) -> list[tuple[str, float]]:
+        """The optimizers by how far they left the saddle along y (|final y|), furthest first."""
+        rows = [r for r in self.rows if r["landscape"] == "saddle"]
+        return sorted(((r["optimizer"], abs(r["final_y"])) for r in rows), key=lambda t: -t[1])
+
+
+def landscape_study(*, optimizers: tuple[str, ...] = Config.optimizers, steps: int = Config.landscape_steps,
+                    lrs: dict[str, dict[str, float]] | None = None) -> LandscapeResult:
+    """Every optimizer on every 2-D landscape from the landscape's start, ``steps`` steps at the learning rate
+    ``lrs[landscape][optimizer]`` (default LANDSCAPE_LR; 0.01 for an optimizer not listed): the paths, and where
+    they ended (function value, Euclidean distance to the minimum, end point)."""
+    check_optimizers(optimizers)
+    lrs = LANDSCAPE_LR if lrs is None else lrs
     paths, rows = {}, []
     for land_name, land in LANDSCAPES.items():
-        lrs = {name: LANDSCAPE_LR[land_name].get(name, 0.01) for name in names}
-        paths[land_name] = trajectories(land_name, {name: (name, {"lr": lr}) for name, lr in lrs.items()},
+        chosen = {name: lrs.get(land_name, {}).get(name, 0.01) for name in optimizers}
+        paths[land_name] = trajectories(land_name, {name: (name, {"lr": lr}) for name, lr in chosen.items()},
                                         steps=steps)
         for name, path in paths[land_name].items():
             end = path[-1]
-            rows.append({"landscape": land_name, "optimizer": name, "lr": lrs[name], "steps": len(path) - 1,
+            rows.append({"landscape": land_name, "optimizer": name, "lr": chosen[name], "steps": len(path) - 1,
                          "final_value": float(values(land_name, path)[-1]),
                          "distance_to_min": None if land.minimum is None else
                          float(torch.linalg.vector_norm(end - torch.tensor(land.minimum, dtype=end.dtype))),
                          "final_x": float(end[0]), "final_y": float(end[1])})
-    return paths, rows
+    return LandscapeResult(paths, rows)
 
 
 # ------------------------------------------------------------------------------------------- the digits
-def digits_data(cfg: Config, device):
-    """Train/val/test (6:2:2, stratified) of the UCI digits, standardised with the training split's statistics."""
+@dataclass
+class DigitsData:
+    """Train/val/test (6:2:2, stratified) of the UCI digits, standardised with the training split's statistics;
+    the training split stays as tensors so that each run shuffles it with its own seed (``train_loader``)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    train_eval: TensorLoader
+    val: TensorLoader
+    test: TensorLoader
+    batch_size: int
+    device: torch.device
+
+    def train_loader(self, seed: int) -> TensorLoader:
+        """Shuffled mini-batches of the training split, in an order fixed by ``seed``."""
+        return TensorLoader(self.x, self.y, batch_size=self.batch_size, shuffle=True, device=self.device,
+                            generator=torch.Generator().manual_seed(seed))
+
+
+def digits_data(*, batch_size: int = Config.batch_size, seed: int = Config.seed, device="cpu") -> DigitsData:
+    """The digits split 6:2:2 with ``seed``, standardised, living on ``device``."""
+    device = torch.device(device)
     x, y = digits()
-    (xtr, ytr), (xva, yva), (xte, yte) = split(x, y, (0.6, 0.2, 0.2), seed=cfg.seed)
+    (xtr, ytr), (xva, yva), (xte, yte) = split(x, y, (0.6, 0.2, 0.2), seed=seed)
     mean, std = channel_stats(xtr)
     xtr, xva, xte = (normalize(t, mean, std) for t in (xtr, xva, xte))
 
-    def loader(x, y, generator=None):
-        return TensorLoader(x, y, batch_size=cfg.batch_size if generator else 512, shuffle=generator is not None,
-                            device=device, generator=generator)
+    def fixed(x, y):
+        return TensorLoader(x, y, batch_size=512, shuffle=False, device=device)
 
-    return {"x": xtr, "y": ytr, "train_eval": loader(xtr, ytr), "val": loader(xva, yva),
-            "test": loader(xte, yte), "loader": loader}
+    return DigitsData(xtr, ytr, fixed(xtr, ytr), fixed(xva, yva), fixed(xte, yte), batch_size, device)
 
 
-def initial_state(cfg: Config, seed: int) -> dict:
+def build_mlp(hidden: int = Config.hidden) -> MLP:
+    return MLP(64, hidden=(hidden,), out_features=10, activation="relu")
+
+
+def initial_state(seed: int, hidden: int = Config.hidden) -> dict:
     """The MLP's initial weights for one seed: every optimizer starts from this same state."""
     torch.manual_seed(seed)
-    return MLP(64, hidden=(cfg.hidden,), out_features=10, activation="relu").state_dict()
+    return build_mlp(hidden).state_dict()
 
 
-def train_digits(cfg: Config, data, name: str, lr: float, init: dict, seed: int, epochs: int, device) -> dict:
-    """One run: the same init and batch order for every optimizer; the final losses, or diverged=True."""
-    model = MLP(64, hidden=(cfg.hidden,), out_features=10, activation="relu")
+@dataclass
+class DigitsRun:
+    """One run's numbers: losses in nats (cross-entropy), accuracy as a fraction; inf / nan when it diverged."""
+
+    diverged: bool
+    initial_loss: float
+    train_loss: float
+    val_loss: float
+    test_accuracy: float
+    history: dict | None = field(default=None, repr=False)  # History.to_dict(); None when diverged
+
+
+def train_digits(data: DigitsData, name: str, lr: float, init: dict, *, seed: int, epochs: int,
+                 checkpoint_dir: Path | None = None) -> DigitsRun:
+    """One run of optimizer ``name`` from the weights ``init``, batches shuffled by ``seed`` (the same order for
+    every optimizer); a run whose loss stops being finite is returned with diverged=True."""
+    model = build_mlp(hidden=init["0.weight"].shape[0])  # the hidden width the initial weights have
     model.load_state_dict(init)
-    model.to(device)
-    start = evaluate(model, data["train_eval"], cross_entropy, device)["loss"]
-    order = torch.Generator().manual_seed(seed)
+    model.to(data.device)
+    start = evaluate(model, data.train_eval, cross_entropy, data.device)["loss"]
     opt = get_optimizer(name, model.parameters(), lr=lr)
     try:
-        history = fit(model, data["loader"](data["x"], data["y"], order), data["val"], loss_fn=cross_entropy,
-                      optimizer=opt, epochs=epochs, device=device, progress=False, desc=name)
+        history = fit(model, data.train_loader(seed), data.val, loss_fn=cross_entropy, optimizer=opt, epochs=epochs,
+                      device=data.device, progress=False, desc=name, checkpoint_dir=checkpoint_dir,
+                      resume=checkpoint_dir is not None)
     except NonFiniteLossError:
-        return {"diverged": True, "initial_loss": start, "train_loss": math.inf, "val_loss": math.inf,
-                "test_accuracy": math.nan, "history": None}
-    final = evaluate(model, data["train_eval"], cross_entropy, device)
-    test = evaluate(model, data["test"], cross_entropy, device)
-    return {"diverged": False, "initial_loss": start, "train_loss": final["loss"], "val_loss": history["val_loss"][-1],
-            "test_accuracy": test["accuracy"], "history": history}
+        return DigitsRun(True, start, math.inf, math.inf, math.nan)
+    final = evaluate(model, data.train_eval, cross_entropy, data.device)
+    test = evaluate(model, data.test, cross_entropy, data.device)
+    return DigitsRun(False, start, final["loss"], history["val_loss"][-1], test["accuracy"], history.to_dict())
 
 
-def lr_sweep(cfg: Config, data, device) -> list[dict]:
-    """Final training loss against learning rate, per optimizer, from one shared initialisation."""
-    init = initial_state(cfg, cfg.seed)
+def subfolder(checkpoint_dir: Path | None, name: str) -> Path | None:
+    return None if checkpoint_dir is None else Path(checkpoint_dir) / name
+
+
+@dataclass
+class SweepResult:
+    rows: list[dict]          # per (optimizer, lr): final train and validation loss (nats), diverged
+    best_lrs: dict[str, float]  # per optimizer: the lr with the lowest validation loss
+    sensitivity: dict[str, float]  # see lr_sensitivity
+
+
+def lr_sweep(data: DigitsData, *, optimizers: tuple[str, ...] = Config.optimizers,
+             lrs: tuple[float, ...] = Config.sweep_lrs, epochs: int = Config.sweep_epochs,
+             hidden: int = Config.hidden, seed: int = Config.seed,
+             checkpoint_dir: Path | None = None) -> SweepResult:
+    """Final training and validation loss (nats) against learning rate, per optimizer, ``epochs`` epochs each
+    from one shared initialisation; each optimizer's best lr (by validation loss) and how much the lr matters."""
+    check_optimizers(optimizers)
+    init = initial_state(seed, hidden)
     rows = []
-    for name in cfg.optimizers:
-        for lr in cfg.sweep_lrs:
-            r = train_digits(cfg, data, name, lr, init, cfg.seed, cfg.sweep_epochs, device)
-            rows.append({"optimizer": name, "lr": lr, "train_loss": r["train_loss"], "val_loss": r["val_loss"],
-                         "diverged": r["diverged"]})
-    return rows
+    for name in optimizers:
+        for lr in lrs:
+            r = train_digits(data, name, lr, init, seed=seed, epochs=epochs,
+                             checkpoint_dir=subfolder(checkpoint_dir, f"sweep-{name}-lr{lr:g}"))
+            rows.append({"optimizer": name, "lr": lr, "train_loss": r.train_loss, "val_loss": r.val_loss,
+                         "diverged": r.diverged})
+    return SweepResult(rows, best_lrs(rows), lr_sensitivity(rows))
 
 
 def best_lrs(sweep: list[dict]) -> dict[str, float]:
@@ -160,46 +242,8 @@ def best_lrs(sweep: list[dict]) -> dict[str, float]:
     return {name: r["lr"] for name, r in best.items()}
 
 
-def compare(cfg: Config, data, lrs: dict[str, float], device) -> dict[str, list[dict]]:
-    """Each optimizer at its best learning rate over ``seeds`` seeds; runs[name] = one result per seed."""
-    runs: dict[str, list[dict]] = {name: [] for name in lrs}
-    for s in range(cfg.seeds):
-        init = initial_state(cfg, cfg.seed + s)
-        for name, lr in lrs.items():
-            runs[name].append(train_digits(cfg, data, name, lr, init, cfg.seed + s, cfg.epochs, device))
-    return runs
-
-
 def mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
-
-
-def comparison_table(runs, lrs) -> list[dict]:
-    rows = []
-    for name, results in runs.items():
-        ok = [r for r in results if not r["diverged"]]
-        loss, loss_sd = mean_std([r["train_loss"] for r in ok]) if ok else (math.inf, math.nan)
-        acc, acc_sd = mean_std([r["test_accuracy"] for r in ok]) if ok else (math.nan, math.nan)
-        rows.append({"optimizer": name, "lr": lrs[name], "seeds": len(results), "diverged": len(results) - len(ok),
-                     "train_loss_mean": loss, "train_loss_std": loss_sd,
-                     "test_accuracy_mean": acc, "test_accuracy_std": acc_sd})
-    return rows
-
-
-def mean_curves(runs) -> dict[str, dict[str, list[float]]]:
-    """Per optimizer, the per-epoch mean and std over seeds of the training loss and validation accuracy."""
-    out = {}
-    for name, results in runs.items():
-        hs = [r["history"] for r in results if r["history"] is not None]
-        if not hs:
-            continue
-        curves: dict[str, list[float]] = {"epoch": hs[0]["epoch"]}
-        for key in ("train_loss", "val_loss", "val_accuracy"):
-            columns = list(zip(*(h[key] for h in hs)))
-            curves[key] = [mean_std(list(c))[0] for c in columns]
-            curves[f"{key}_std"] = [mean_std(list(c))[1] for c in columns]
-        out[name] = curves
-    return out
 
 
 def lr_sensitivity(sweep: list[dict]) -> dict[str, float]:
@@ -219,24 +263,107 @@ def lr_sensitivity(sweep: list[dict]) -> dict[str, float]:
             "lr_matters_ratio": over_lrs / max(over_opts, 1e-12)}
 
 
+@dataclass
+class ComparisonResult:
+    runs: dict[str, list[DigitsRun]]  # optimizer -> one run per seed
+    lrs: dict[str, float]
+    seed: int
+
+    @property
+    def table(self) -> list[dict]:
+        """Per optimizer: its lr, seeds, diverged runs, final train loss and test accuracy (mean, std)."""
+        rows = []
+        for name, results in self.runs.items():
+            ok = [r for r in results if not r.diverged]
+            loss, loss_sd = mean_std([r.train_loss for r in ok]) if ok else (math.inf, math.nan)
+            acc, acc_sd = mean_std([r.test_accuracy for r in ok]) if ok else (math.nan, math.nan)
+            rows.append({"optimizer": name, "lr": self.lrs[name], "seeds": len(results),
+                         "diverged": len(results) - len(ok), "train_loss_mean": loss, "train_loss_std": loss_sd,
+                         "test_accuracy_mean": acc, "test_accuracy_std": acc_sd})
+        return rows
+
+    @property
+    def best(self) -> dict | None:
+        """The table row with the highest mean test accuracy among optimizers with a run that did not diverge."""
+        rows = [r for r in self.table if math.isfinite(r["test_accuracy_mean"])]
+        return max(rows, key=lambda r: r["test_accuracy_mean"]) if rows else None
+
+    @property
+    def diverged(self) -> dict[str, int]:
+        """Optimizer -> how many of its seeds diverged (only those with at least one)."""
+        return {r["optimizer"]: r["diverged"] for r in self.table if r["diverged"]}
+
+    @property
+    def seed_rows(self) -> list[dict]:
+        """One row per (optimizer, seed): the shared initial loss, final train loss, test accuracy."""
+        return [{"optimizer": name, "seed": self.seed + s, "initial_loss": r.initial_loss, "train_loss": r.train_loss,
+                 "test_accuracy": r.test_accuracy, "diverged": r.diverged}
+                for name, results in self.runs.items() for s, r in enumerate(results)]
+
+    @property
+    def curves(self) -> dict[str, dict[str, list[float]]]:
+        """Per optimizer, the per-epoch mean and std over seeds of the training loss and validation metrics."""
+        out = {}
+        for name, results in self.runs.items():
+            hs = [r.history for r in results if r.history is not None]
+            if not hs:
+                continue
+            curves: dict[str, list[float]] = {"epoch": hs[0]["epoch"]}
+            for key in ("train_loss", "val_loss", "val_accuracy"):
+                columns = list(zip(*(h[key] for h in hs)))
+                curves[key] = [mean_std(list(c))[0] for c in columns]
+                curves[f"{key}_std"] = [mean_std(list(c))[1] for c in columns]
+            out[name] = curves
+        return out
+
+
+def comparison_study(data: DigitsData, *, lrs: dict[str, float], seeds: int = Config.seeds,
+                     epochs: int = Config.epochs, hidden: int = Config.hidden, seed: int = Config.seed,
+                     checkpoint_dir: Path | None = None) -> ComparisonResult:
+    """Each optimizer of ``lrs`` at its learning rate over ``seeds`` seeds (``seed`` .. ``seed + seeds - 1``):
+    per seed one initialisation and one batch order that every optimizer shares; ``epochs`` epochs per run."""
+    check_optimizers(lrs)
+    runs: dict[str, list[DigitsRun]] = {name: [] for name in lrs}
+    for s in range(seeds):
+        init = initial_state(seed + s, hidden)
+        for name, lr in lrs.items():
+            runs[name].append(train_digits(data, name, lr, init, seed=seed + s, epochs=epochs,
+                                           checkpoint_dir=subfolder(checkpoint_dir, f"compare-{name}-seed{seed + s}")))
+    return ComparisonResult(runs, dict(lrs), seed)
+
+
 # ------------------------------------------------------------------------------------ Adam's bias correction
-def adam_bias_correction(cfg: Config, data, lr: float, device) -> dict[str, list[float]]:
-    """RMS update / lr per step for Adam with and without bias correction, same init and batches."""
+@dataclass
+class BiasResult:
+    step: list[int]
+    corrected: list[float]    # RMS parameter update / lr per step, with bias correction
+    uncorrected: list[float]  # the same without it
+    theory_ratio: list[float]  # (1 - beta1^t) / sqrt(1 - beta2^t)
+
+    @property
+    def ratio_first10(self) -> float:
+        """Mean over the first 10 steps of uncorrected / corrected update size."""
+        return statistics.fmean(u / c for u, c in zip(self.uncorrected[:10], self.corrected[:10]))
+
+
+def bias_correction_study(data: DigitsData, *, lr: float = 1e-3, steps: int = Config.bias_steps,
+                          hidden: int = Config.hidden, seed: int = Config.seed) -> BiasResult:
+    """RMS update / lr per step (a dimensionless step size) for Adam with and without bias correction, from the
+    same initialisation and the same batches."""
     b1, b2 = 0.9, 0.999
-    out = {"step": list(range(1, cfg.bias_steps + 1)),
-           "theory_ratio": [(1 - b1**t) / math.sqrt(1 - b2**t) for t in range(1, cfg.bias_steps + 1)]}
+    sizes = {}
     for correct in (True, False):
-        model = MLP(64, hidden=(cfg.hidden,), out_features=10, activation="relu")
-        model.load_state_dict(initial_state(cfg, cfg.seed))
-        model.to(device)
+        model = build_mlp(hidden)
+        model.load_state_dict(initial_state(seed, hidden))
+        model.to(data.device)
         opt = Adam(model.parameters(), lr=lr, betas=(b1, b2), bias_correction=correct)
-        batches = iter(data["loader"](data["x"], data["y"], torch.Generator().manual_seed(cfg.seed)))
-        sizes = []
-        for _ in range(cfg.bias_steps):
+        batches = iter(data.train_loader(seed))
+        moved_rms = []
+        for _ in range(steps):
             try:
                 x, y = next(batches)
             except StopIteration:
-                batches = iter(data["loader"](data["x"], data["y"], torch.Generator().manual_seed(cfg.seed)))
+                batches = iter(data.train_loader(seed))
                 x, y = next(batches)
             before = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
             loss = cross_entropy(model(x), y)
@@ -244,9 +371,10 @@ def adam_bias_correction(cfg: Config, data, lr: float, device) -> dict[str, list
             loss.backward()
             opt.step()
             moved = torch.nn.utils.parameters_to_vector(model.parameters()).detach() - before
-            sizes.append(moved.pow(2).mean().sqrt() / lr)  # stays on the device; read once below
-        out["corrected" if correct else "uncorrected"] = torch.stack(sizes).tolist()
-    return out
+            moved_rms.append(moved.pow(2).mean().sqrt() / lr)  # stays on the device; read once below
+        sizes[correct] = torch.stack(moved_rms).tolist()
+    return BiasResult(list(range(1, steps + 1)), sizes[True], sizes[False],
+                      [(1 - b1**t) / math.sqrt(1 - b2**t) for t in range(1, steps + 1)])
 
 
 # ----------------------------------------------------------------------------------- Wilson et al. 2017
@@ -267,18 +395,31 @@ def wilson_data(n: int, majority: float, seed: int) -> tuple[torch.Tensor, torch
     return x, y
 
 
-def wilson(cfg: Config, names) -> tuple[list[dict], float]:
-    """Least squares ½ mean (x·w - y)² from w = 0, full batch, per optimizer: train and test sign errors per
-    optimizer, and the test error of always answering the majority class (the minority's share)."""
-    x, y = wilson_data(cfg.wilson_train + cfg.wilson_test, cfg.wilson_majority, cfg.seed)
-    n = cfg.wilson_train
-    xtr, ytr = x[:n, : 3 + 5 * n], y[:n]
-    xte, yte = x[n:, : 3 + 5 * n], y[n:]  # new points: their own columns would get weight 0, see wilson_data
+@dataclass
+class WilsonResult:
+    rows: list[dict]          # per optimizer: steps, train loss, train and test sign errors, two weights
+    minority: float           # the test error of always answering the majority class
+
+    def optimizer(self, name: str) -> dict:
+        return next(r for r in self.rows if r["optimizer"] == name)
+
+
+def wilson_study(*, optimizers: tuple[str, ...] = Config.optimizers, train: int = Config.wilson_train,
+                 test: int = Config.wilson_test, majority: float = Config.wilson_majority,
+                 steps: int = Config.wilson_steps, seed: int = Config.seed) -> WilsonResult:
+    """Least squares ½ mean (x·w - y)² from w = 0, full batch, per optimizer (lr from WILSON_LR, else 0.01):
+    train and test sign errors (fractions), and the test error of always answering the majority class."""
+    check_optimizers(optimizers)
+    if not 0 < majority < 1:
+        raise ValueError(f"majority must be a probability in (0, 1), got {majority!r}")
+    x, y = wilson_data(train + test, majority, seed)
+    xtr, ytr = x[:train, : 3 + 5 * train], y[:train]
+    xte, yte = x[train:, : 3 + 5 * train], y[train:]  # new points: their own columns would get weight 0
     rows = []
-    for name in names:
+    for name in optimizers:
         w = torch.zeros(xtr.shape[1], dtype=torch.float64, requires_grad=True)
         opt = get_optimizer(name, [w], lr=WILSON_LR.get(name, 0.01))
-        for step in range(cfg.wilson_steps):
+        for step in range(steps):
             loss = 0.5 * (xtr @ w - ytr).pow(2).mean()
             if step % 50 == 0 and loss.item() < 1e-12:  # a check every 50 steps, not a sync per step
                 break
@@ -286,14 +427,14 @@ def wilson(cfg: Config, names) -> tuple[list[dict], float]:
             loss.backward()
             opt.step()
         else:
-            step = cfg.wilson_steps  # ran out of steps: all of them were taken
+            step = steps  # ran out of steps: all of them were taken
         with torch.no_grad():
             rows.append({"optimizer": name, "adaptive": name in ADAPTIVE, "steps": step,
                          "train_loss": float(0.5 * (xtr @ w - ytr).pow(2).mean()),
                          "train_error": float((torch.sign(xtr @ w) != ytr).double().mean()),
                          "test_error": float((torch.sign(xte @ w) != yte).double().mean()),
                          "w_label_feature": float(w[0]), "w_shared_features": float(w[1] + w[2])})
-    return rows, float((yte < 0).double().mean())
+    return WilsonResult(rows, float((yte < 0).double().mean()))
 
 
 # -------------------------------------------------------------------------------------------------- run
@@ -302,58 +443,80 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
     started = time.perf_counter()
-    unknown = [n for n in cfg.optimizers if n not in OPTIMIZERS]
-    if unknown:  # fail before any training, listing the valid names
-        raise ValueError(f"unknown optimizer {unknown[0]!r} in optimizers; valid optimizers: {', '.join(OPTIMIZERS)}")
+    check_optimizers(cfg.optimizers)  # fail before any training, listing the valid names
+    ckpt = Path(out) / "checkpoints" if out is not None else None
 
-    paths, landscape_rows = landscape_runs(cfg.optimizers, cfg.landscape_steps)
-    data = digits_data(cfg, device)
-    sweep = lr_sweep(cfg, data, device)
-    lrs = best_lrs(sweep)
-    runs = compare(cfg, data, lrs, device)
-    table = comparison_table(runs, lrs)
-    curves = mean_curves(runs)
-    bias = adam_bias_correction(cfg, data, lrs.get("adam", 1e-3), device)
-    wilson_rows, minority = wilson(cfg, cfg.optimizers)
+    lands = landscape_study(optimizers=cfg.optimizers, steps=cfg.landscape_steps)
+    data = digits_data(batch_size=cfg.batch_size, seed=cfg.seed, device=device)
+    sweep = lr_sweep(data, optimizers=cfg.optimizers, lrs=cfg.sweep_lrs, epochs=cfg.sweep_epochs, hidden=cfg.hidden,
+                     seed=cfg.seed, checkpoint_dir=ckpt)
+    comp = comparison_study(data, lrs=sweep.best_lrs, seeds=cfg.seeds, epochs=cfg.epochs, hidden=cfg.hidden,
+                            seed=cfg.seed, checkpoint_dir=ckpt)
+    bias = bias_correction_study(data, lr=sweep.best_lrs.get("adam", 1e-3), steps=cfg.bias_steps, hidden=cfg.hidden,
+                                 seed=cfg.seed)
+    wilson = wilson_study(optimizers=cfg.optimizers, train=cfg.wilson_train, test=cfg.wilson_test,
+                          majority=cfg.wilson_majority, steps=cfg.wilson_steps, seed=cfg.seed)
 
-    metrics = {"best_test_accuracy": max((r["test_accuracy_mean"] for r in table
-                                          if math.isfinite(r["test_accuracy_mean"])), default=math.nan),
-               **lr_sensitivity(sweep)}
+    table = comp.table
+    metrics = {"best_test_accuracy": comp.best["test_accuracy_mean"] if comp.best else math.nan,
+               **sweep.sensitivity}
     for r in table:
         for key in ("train_loss_mean", "train_loss_std", "test_accuracy_mean", "test_accuracy_std"):
             metrics[f"{r['optimizer']}_{key.replace('_mean', '')}"] = r[key]
         metrics[f"{r['optimizer']}_best_lr"] = r["lr"]
-    ratio = [u / c for u, c in zip(bias["uncorrected"][:10], bias["corrected"][:10])]
-    metrics["adam_uncorrected_update_ratio_first10"] = statistics.fmean(ratio)
-    for r in wilson_rows:
+    metrics["adam_uncorrected_update_ratio_first10"] = bias.ratio_first10
+    for r in wilson.rows:
         metrics[f"wilson_{r['optimizer']}_train_error"] = r["train_error"]
         metrics[f"wilson_{r['optimizer']}_test_error"] = r["test_error"]
-    metrics["wilson_minority_share_test"] = minority
-    seeds_rows = [{"optimizer": name, "seed": cfg.seed + s, "initial_loss": r["initial_loss"],
-                   "train_loss": r["train_loss"], "test_accuracy": r["test_accuracy"], "diverged": r["diverged"]}
-                  for name, results in runs.items() for s, r in enumerate(results)]
+    metrics["wilson_minority_share_test"] = wilson.minority
     result = LabResult(
         lab="optimizers", config=asdict(cfg), metrics=metrics,
-        history={**curves, "adam_bias_correction": bias},
-        tables={"comparison": table, "runs": seeds_rows, "lr_sweep": sweep, "landscapes": landscape_rows,
-                "wilson": wilson_rows},
-        figures=figures(paths, sweep, curves, bias, wilson_rows, minority), device=str(device))
+        history={**comp.curves, "adam_bias_correction": asdict(bias)},
+        tables={"comparison": table, "runs": comp.seed_rows, "lr_sweep": sweep.rows, "landscapes": lands.rows,
+                "wilson": wilson.rows},
+        figures={"landscapes": landscape_figure(lands), "lr_sweep": sweep_figure(sweep),
+                 "digits_curves": curves_figure(comp), "adam_bias_correction": bias_figure(bias),
+                 "wilson": wilson_figure(wilson)},
+        captions=captions(lands, sweep, comp, bias, wilson), device=str(device))
     return finish(result, out, started)
 
 
+def captions(lands: LandscapeResult, sweep: SweepResult, comp: ComparisonResult, bias: BiasResult,
+             wilson: WilsonResult) -> dict[str, str]:
+    """One sentence per figure and main table, from this run's numbers."""
+    shared = [(n, y) for n, y in lands.escape_ranking() if lands.row("saddle", n)["lr"] == 0.01] or [("-", 0.0)]
+    best = comp.best or {"optimizer": "none (every run diverged)", "test_accuracy_mean": math.nan}
+    return {
+        "landscapes": f"Paths on five 2-D functions; of the optimizers at lr 0.01 on the saddle, {shared[0][0]} "
+                      f"gets furthest along y (|y| = {shared[0][1]:.3g}) and {shared[-1][0]} the least.",
+        "lr_sweep": f"Final training loss against learning rate: the learning rate changes the loss "
+                    f"{sweep.sensitivity['lr_matters_ratio']:.1f}x more than the choice of optimizer.",
+        "digits_curves": "Training loss and validation accuracy per epoch, mean ± std over seeds, each optimizer "
+                         "at its best learning rate.",
+        "comparison": f"Each optimizer at its best learning rate; best mean test accuracy: {best['optimizer']} "
+                      f"({best['test_accuracy_mean']:.3f}).",
+        "adam_bias_correction": f"Without bias correction Adam's first 10 steps are {bias.ratio_first10:.1f}x "
+                                "longer on average.",
+        "wilson": f"Least squares on separable data: adaptive methods' test error approaches the minority share "
+                  f"({wilson.minority:.2f}), gradient descent's is "
+                  f"{wilson.optimizer('sgd')['test_error']:.2f}." if any(r["optimizer"] == "sgd" for r in wilson.rows)
+                  else "Least squares on separable data: train and test error per optimizer.",
+    }
+
+
 # ----------------------------------------------------------------------------------------------- figures
-def figures(paths, sweep, curves, bias, wilson_rows, minority: float) -> dict:
+def landscape_figure(result: LandscapeResult):
+    """One contour panel per landscape with every optimizer's path; one shared legend beside the panels."""
     from esc_course.optim.landscapes import landscapes_figure
 
-    return {"landscapes": landscapes_figure(paths), "lr_sweep": sweep_figure(sweep),
-            "digits_curves": curves_figure(curves), "adam_bias_correction": bias_figure(bias),
-            "wilson": wilson_figure(wilson_rows, minority)}
+    return landscapes_figure(result.paths)
 
 
-def sweep_figure(sweep: list[dict]):
+def sweep_figure(result: SweepResult | list[dict]):
     """Final training loss against learning rate (log-log), one line per optimizer; x marks a diverged run."""
     from esc_course.viz import new_figure
 
+    sweep = result.rows if isinstance(result, SweepResult) else result
     fig, (ax,) = new_figure(size=(6.0, 4.2))
     finite = [r["train_loss"] for r in sweep if math.isfinite(r["train_loss"])]
     top = max(finite) * 1.5 if finite else 10.0
@@ -363,57 +526,62 @@ def sweep_figure(sweep: list[dict]):
                                                   for r in rows], marker="o", label=name)
         bad = [r["lr"] for r in rows if not math.isfinite(r["train_loss"])]
         ax.plot(bad, [top] * len(bad), marker="x", color=line.get_color(), linestyle="none", markersize=9)
-    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final training loss",
+    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="final training loss (nats)",
            title="learning-rate sweep (x: diverged)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside the axes: off the data
     return fig
 
 
-def curves_figure(curves):
+def curves_figure(result: ComparisonResult):
     """Mean over seeds with a ±1 std band: training loss and validation accuracy per epoch."""
     from esc_course.viz import new_figure
 
-    fig, axes = new_figure(2, size=(5.0, 3.8))
-    for ax, key in zip(axes, ("train_loss", "val_accuracy")):
+    curves = result.curves
+    fig, axes = new_figure(2, size=(4.6, 3.8))
+    for ax, key, label in zip(axes, ("train_loss", "val_accuracy"), ("training loss (nats)", "validation accuracy")):
         for name, c in curves.items():
             mean, sd = torch.tensor(c[key]), torch.tensor(c[f"{key}_std"])
             line, = ax.plot(c["epoch"], mean, label=name)
             ax.fill_between(c["epoch"], mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
-        ax.set(xlabel="epoch", ylabel=key, title=f"digits MLP: {key} (mean ± std over seeds)")
+        ax.set(xlabel="epoch", ylabel=label, title=f"{label.split(' (')[0]} (mean ± std over seeds)")
         if key == "train_loss":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
-def bias_figure(bias):
+def bias_figure(result: BiasResult):
+    """Adam's update size per step, with and without bias correction, and the theory's prediction."""
     from esc_course.viz import new_figure
 
     fig, (ax,) = new_figure(size=(5.0, 3.6))
-    ax.plot(bias["step"], bias["corrected"], marker=".", label="with bias correction")
-    ax.plot(bias["step"], bias["uncorrected"], marker=".", label="without")
-    ratio = [c * r for c, r in zip(bias["corrected"], bias["theory_ratio"])]
-    ax.plot(bias["step"], ratio, "--", color="gray", label="with × (1-β1^t)/√(1-β2^t)")
+    ax.plot(result.step, result.corrected, marker=".", label="with bias correction")
+    ax.plot(result.step, result.uncorrected, marker=".", label="without")
+    predicted = [c * r for c, r in zip(result.corrected, result.theory_ratio)]
+    ax.plot(result.step, predicted, "--", color="gray", label="with × (1-β1^t)/√(1-β2^t)")
     ax.set(xlabel="step t", ylabel="RMS update / learning rate", title="Adam's first steps")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
 
-def wilson_figure(rows, minority: float):
+def wilson_figure(result: WilsonResult):
+    """Train and test error per optimizer, and the error of always answering the majority class."""
     from esc_course.viz import new_figure
 
+    rows = result.rows
     fig, (ax,) = new_figure(size=(6.0, 3.6))
     names = [r["optimizer"] for r in rows]
     xs = torch.arange(len(rows), dtype=torch.float64)
     ax.bar(xs - 0.2, [r["train_error"] for r in rows], width=0.4, label="train error")
     ax.bar(xs + 0.2, [r["test_error"] for r in rows], width=0.4, label="test error")
-    ax.axhline(minority, color="gray", linestyle="--", label="always the majority class")
+    ax.axhline(result.minority, color="gray", linestyle="--", label="always the majority class")
     ax.set_xticks(xs.tolist(), names, rotation=30)
-    ax.set(ylabel="error", title="Wilson et al. 2017: least squares, linearly separable")
-    ax.legend(fontsize=8)
+    ax.set(ylabel="error (fraction)", title="Wilson et al. 2017: least squares, linearly separable",
+           ylim=(0, max(0.5, 1.3 * result.minority)))
+    ax.legend(fontsize=8, loc="upper left")
     return fig
 
 

@@ -22,6 +22,7 @@ from esc_course.config import quick_variant
 from esc_course.device import get_device
 from esc_course.graphs import (
     GCN,
+    GraphData,
     NodeClassifier,
     agreement,
     betweenness_centrality,
@@ -60,6 +61,7 @@ class Config:
     pagerank_tol: float = 1e-10    # power iteration stops when the L1 change of the scores is below this
     karate_hidden: int = 4         # karate GCN: width of the first hidden layer; the second is the 2-D embedding
     karate_epochs: int = 300       # full-batch Adam steps on the two labelled members
+    karate_activation: str = "tanh"  # karate GCN's activation (any name in esc_course.models.ACTIVATIONS)
     lr: float = 0.01               # Adam step size for every GCN and MLP (Kipf and Welling 2017)
     weight_decay: float = 5e-4     # L2 penalty (Kipf and Welling 2017)
     seeds: int = 5                 # repeats for mean and spread: new initializations (and new SBM graphs)
@@ -82,17 +84,69 @@ class Config:
 QUICK = dict(karate_epochs=100, seeds=2, sbm_block_size=100, sbm_epochs=100)
 
 
-def graph_kinds() -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """The four example graphs' adjacency matrices and a table of what tells them apart."""
-    graphs = {name: g.adjacency() for name, g in example_graphs().items()}
+def sub_folder(checkpoint_dir: Path | str | None, name: str) -> dict:
+    """``fit``'s checkpoint arguments for one experiment: its own stable folder ``checkpoint_dir / name``,
+    resumed when it holds a checkpoint; nothing when ``checkpoint_dir`` is None."""
+    if checkpoint_dir is None:
+        return {}
+    return {"checkpoint_dir": Path(checkpoint_dir) / name, "resume": True}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    t = torch.tensor(values, dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+
+
+def members_text(idx) -> str:
+    return " ".join(map(str, idx))
+
+
+# -- 1. kinds of graphs ---------------------------------------------------------------------------------------
+
+@dataclass
+class GraphKindsResult:
+    graphs: dict[str, torch.Tensor]     # name -> adjacency matrix (N, N)
+    positions: dict[str, torch.Tensor]  # name -> (N, 2) spring-layout positions for the drawing
+    rows: list[dict]                    # per graph: nodes, nonzero entries, symmetric, degrees, Laplacian rows
+
+
+def graph_kinds_study(graphs: dict[str, GraphData], *, layout_iterations: int = 200,
+                      seed: int = 0) -> GraphKindsResult:
+    """The example graphs (``example_graphs()``) as adjacency matrices: what tells undirected, weighted, directed
+    and complete graphs apart (symmetry, in/out degree), and that every Laplacian row sums to zero."""
+    adjs = {name: g.adjacency() for name, g in graphs.items()}
     rows = []
-    for name, a in graphs.items():
+    for name, a in adjs.items():
         lap = laplacian(a)
         rows.append({"graph": name, "nodes": len(a), "nonzero_entries": int((a != 0).sum()),
                      "symmetric": bool(torch.equal(a, a.T)), "out_degree": degree(a, "out").tolist(),
                      "in_degree": degree(a, "in").tolist(),
                      "laplacian_row_sums_zero": bool(lap.sum(1).abs().max() < 1e-6)})
-    return graphs, rows
+    positions = {name: spring_layout(a, iterations=layout_iterations, seed=seed) for name, a in adjs.items()}
+    return GraphKindsResult(adjs, positions, rows)
+
+
+def graph_kinds_figure(result: GraphKindsResult):
+    """Each example graph drawn (top row) above its adjacency matrix (bottom row)."""
+    from esc_course.graphs.plot import graph_kinds_figure as draw
+
+    return draw(result.graphs, result.positions)
+
+
+# -- 2. node importance on the karate club -------------------------------------------------------------------
+
+@dataclass
+class ImportanceResult:
+    adjacency: torch.Tensor            # (34, 34) unweighted
+    positions: torch.Tensor            # (34, 2) spring layout, shared by every karate drawing
+    groups: torch.Tensor               # (34,) the club each member joined
+    measures: dict[str, torch.Tensor]  # measure -> (34,) scores
+    members: list[dict]                # per member: club and every score
+    top: list[dict]                    # per measure: the five highest-ranked members
+    names: tuple[str, ...] = ("Mr. Hi", "Officer")  # the clubs' names
+
+    def top_members(self, measure: str, k: int = 5) -> list[int]:
+        return torch.argsort(self.measures[measure], descending=True)[:k].tolist()
 
 
 def importance(adj: torch.Tensor, alpha: float, tol: float) -> dict[str, torch.Tensor]:
@@ -102,8 +156,43 @@ def importance(adj: torch.Tensor, alpha: float, tol: float) -> dict[str, torch.T
             "pagerank": pagerank_residuals(adj, alpha, tol=tol)[0]}
 
 
-def pagerank_check(graphs: dict[str, torch.Tensor], alpha: float, tol: float):
-    """Power iteration against the exact solve on each graph: (table rows, residual curves)."""
+def importance_study(club: GraphData, *, alpha: float = 0.85, tol: float = 1e-10, layout_iterations: int = 200,
+                     seed: int = 0) -> ImportanceResult:
+    """Degree, closeness, betweenness (fractions, unitless) and PageRank (a probability per member) of every
+    member of the club (``karate_club()``), on the unweighted friendship graph."""
+    adj, truth = club.adjacency(weighted=False), club.labels
+    measures = importance(adj, alpha, tol)
+    members = [{"member": i, "club": club.label_names[int(truth[i])],
+                **{name: float(v[i]) for name, v in measures.items()}} for i in range(club.num_nodes)]
+    result = ImportanceResult(adj, spring_layout(adj, iterations=layout_iterations, seed=seed), truth, measures,
+                              members, [], tuple(club.label_names))
+    result.top = [{"measure": name, "top_5_members": members_text(result.top_members(name))} for name in measures]
+    return result
+
+
+def importance_figure(result: ImportanceResult):
+    """One panel per measure: node size by the measure, colour by the club the member joined."""
+    from esc_course.graphs.plot import importance_figure as draw
+
+    return draw(result.adjacency, result.positions, result.measures, result.groups, result.names)
+
+
+# -- 3. PageRank by power iteration ---------------------------------------------------------------------------
+
+@dataclass
+class PageRankResult:
+    rows: list[dict]                    # per graph: iterations, max |power - exact|, dangling nodes, top node
+    residuals: dict[str, torch.Tensor]  # graph -> L1 change per iteration
+    alpha: float
+
+    @property
+    def max_error(self) -> float:
+        return max(r["max_abs_error"] for r in self.rows)
+
+
+def pagerank_study(graphs: dict[str, torch.Tensor], *, alpha: float = 0.85, tol: float = 1e-10) -> PageRankResult:
+    """Power iteration against the exact linear solve on each adjacency matrix: iterations until the L1 change
+    is below ``tol``, and the largest absolute difference of the scores (probabilities)."""
     rows, curves = [], {}
     for name, a in graphs.items():
         scores, changes = pagerank_residuals(a, alpha, tol=tol)
@@ -112,7 +201,31 @@ def pagerank_check(graphs: dict[str, torch.Tensor], alpha: float, tol: float):
                      "iterations": len(changes), "max_abs_error": float((scores - exact).abs().max()),
                      "top_node": int(exact.argmax()), "top_score": float(exact.max())})
         curves[name] = changes
-    return rows, curves
+    return PageRankResult(rows, curves, alpha)
+
+
+def pagerank_figure(result: PageRankResult):
+    """L1 change per power-iteration step (log scale) next to the alpha^k rate."""
+    from esc_course.graphs.plot import convergence_figure
+
+    return convergence_figure(result.residuals, result.alpha)
+
+
+# -- 4. spectral split of the club ----------------------------------------------------------------------------
+
+@dataclass
+class SpectralResult:
+    rows: list[dict]            # the real split and three spectral splits: agreement, modularity, wrong side
+    adjacency: torch.Tensor     # (34, 34) unweighted
+    positions: torch.Tensor     # (34, 2)
+    truth: torch.Tensor         # (34,) the real split
+    fiedler: torch.Tensor       # (34,) the Fiedler vector of L_rw
+    split: torch.Tensor         # (34,) the normalized unweighted spectral split
+    eigenvalues: torch.Tensor   # the normalized Laplacian's eigenvalues, ascending
+    names: tuple[str, ...]      # the clubs' names
+
+    def row(self, partition: str) -> dict:
+        return next(r for r in self.rows if r["partition"] == partition)
 
 
 def spectral_split(adj_unweighted: torch.Tensor, adj_weighted: torch.Tensor, truth: torch.Tensor) -> list[dict]:
@@ -127,19 +240,40 @@ def spectral_split(adj_unweighted: torch.Tensor, adj_weighted: torch.Tensor, tru
         matched = 1 - split if (split != truth).float().mean() > 0.5 else split
         wrong = (matched != truth).nonzero().reshape(-1).tolist()
         rows.append({"partition": name, "agreement": agreement(split, truth),
-                     "modularity": modularity(adj_unweighted, split), "wrong_side": " ".join(map(str, wrong))})
+                     "modularity": modularity(adj_unweighted, split), "wrong_side": members_text(wrong)})
     return rows
 
 
-def train_nodes(model, features, labels, train_idx, test_idx, *, epochs: int, cfg: Config, device,
-                on_epoch=None) -> tuple[History, float, torch.Tensor]:
+def spectral_study(club: GraphData, *, layout_iterations: int = 200, seed: int = 0) -> SpectralResult:
+    """The club split in two by the sign of the Fiedler vector (normalized and unnormalized Laplacian, with and
+    without weights), each compared with the real split: agreement (fraction of members) and modularity Q."""
+    adj, adj_w, truth = club.adjacency(weighted=False), club.adjacency(), club.labels
+    return SpectralResult(spectral_split(adj, adj_w, truth), adj,
+                          spring_layout(adj, iterations=layout_iterations, seed=seed), truth, fiedler_vector(adj),
+                          spectral_bisection(adj), laplacian_eigenvectors(adj, len(adj), kind="sym")[0],
+                          tuple(club.label_names))
+
+
+def spectral_figure(result: SpectralResult):
+    """The Laplacian spectrum, the sorted Fiedler vector coloured by club, the split with the misplaced circled."""
+    from esc_course.graphs.plot import spectral_figure as draw
+
+    return draw(result.adjacency, result.positions, result.fiedler, result.truth, result.split, result.eigenvalues,
+                result.names)
+
+
+# -- 5. a GCN on the club -------------------------------------------------------------------------------------
+
+def train_nodes(model, features, labels, train_idx, test_idx, *, epochs: int, lr: float, weight_decay: float,
+                device, on_epoch=None, checkpoint: dict | None = None) -> tuple[History, float, torch.Tensor]:
     """Semi-supervised node classification: fit on the labelled nodes, score the others.
 
     Returns (History, accuracy on test_idx, predicted class of every node)."""
     net = NodeClassifier(model, features)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     history = fit(net, [(train_idx, labels[train_idx])], [(test_idx, labels[test_idx])], loss_fn=F.cross_entropy,
-                  optimizer=opt, epochs=epochs, device=device, progress=False, on_epoch=on_epoch)
+                  optimizer=opt, epochs=epochs, device=device, progress=False, on_epoch=on_epoch,
+                  **(checkpoint or {}))
     net.eval()
     with torch.no_grad():
         pred = net(torch.arange(len(labels), device=device)).argmax(1).cpu()
@@ -176,144 +310,247 @@ class EmbeddingSnapshots:
         self.snapshots = {int(k): v for k, v in state["snapshots"].items()}
 
 
-def karate_gcn(club, cfg: Config, device, seed: int, record: bool):
-    """One GCN run on the club from members 0 and 33; with ``record`` the 2-D embedding at a few epochs.
+@dataclass
+class KarateGCNResult:
+    rows: list[dict]                      # per seed: accuracy on the 32 unlabelled members, the members it missed
+    history: dict                         # the first seed's History.to_dict()
+    snapshots: dict[int, torch.Tensor]    # the first seed's (34, 2) embedding at a few epochs (0 = untrained)
+    labelled: torch.Tensor                # the two labelled members (0 and 33)
+    labels: torch.Tensor                  # (34,) the real split
+    names: tuple[str, ...]
 
-    Returns (History, accuracy on the 32 others, members it got wrong, {epoch: (34, 2) embedding}, labelled)."""
-    seed_everything(seed)
-    adj = club.adjacency(weighted=False)
-    labels, n = club.labels, club.num_nodes
+    def accuracies(self) -> list[float]:
+        return [r["accuracy"] for r in self.rows]
+
+    def wrong_counts(self) -> dict[int, int]:
+        """member -> in how many seeds the GCN put it on the wrong side."""
+        counts: dict[int, int] = {}
+        for r in self.rows:
+            for m in r["wrong_members"].split():
+                counts[int(m)] = counts.get(int(m), 0) + 1
+        return counts
+
+
+def karate_gcn_study(club: GraphData, *, hidden: int = 4, activation: str = "tanh", epochs: int = 300,
+                     lr: float = 0.01, weight_decay: float = 5e-4, seeds: int = 5, seed: int = 0, device="cpu",
+                     checkpoint_dir: Path | None = None) -> KarateGCNResult:
+    """A GCN 34 -> ``hidden`` -> 2 (the embedding, ``activation``) -> 2 classes on featureless members (X = I),
+    trained (full-batch Adam) on members 0 and 33 only; accuracy (fraction) on the other 32, for ``seeds``
+    initializations. The first seed records the 2-D embedding at a few epochs."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be a positive integer (repeats), got {seeds}")
+    device = get_device(device)
+    adj, labels, n = club.adjacency(weighted=False), club.labels, club.num_nodes
     train_idx = torch.tensor([KARATE_INSTRUCTOR, KARATE_ADMINISTRATOR])
     test_idx = torch.tensor([i for i in range(n) if i not in (KARATE_INSTRUCTOR, KARATE_ADMINISTRATOR)])
-    gcn = GCN(normalized_adjacency(adj), n, (cfg.karate_hidden, 2), 2, activation="tanh", dropout=0.0)
     features = torch.eye(n)  # featureless: each member is only "who they are", the graph does the rest
-    snaps = EmbeddingSnapshots(gcn, features, snapshot_epochs(cfg.karate_epochs) if record else [])
-    snaps(0)
-    history, acc, pred = train_nodes(gcn, features, labels, train_idx, test_idx, epochs=cfg.karate_epochs, cfg=cfg,
-                                     device=device, on_epoch=snaps)
-    wrong = (pred[test_idx] != labels[test_idx]).nonzero().reshape(-1)
-    return history, acc, test_idx[wrong].tolist(), snaps.snapshots, train_idx
+    rows, history, snapshots = [], {}, {}
+    for s in range(seed, seed + seeds):
+        seed_everything(s)
+        gcn = GCN(normalized_adjacency(adj), n, (hidden, 2), 2, activation=activation, dropout=0.0)
+        snaps = EmbeddingSnapshots(gcn, features, snapshot_epochs(epochs) if s == seed else [])
+        snaps(0)
+        hist, acc, pred = train_nodes(gcn, features, labels, train_idx, test_idx, epochs=epochs, lr=lr,
+                                      weight_decay=weight_decay, device=device, on_epoch=snaps,
+                                      checkpoint=sub_folder(checkpoint_dir, f"karate-gcn-seed{s}"))
+        wrong = test_idx[(pred[test_idx] != labels[test_idx]).nonzero().reshape(-1)].tolist()
+        rows.append({"seed": s, "accuracy": acc, "wrong_members": members_text(wrong)})
+        if s == seed:
+            history, snapshots = hist.to_dict(), snaps.snapshots
+    return KarateGCNResult(rows, history, snapshots, train_idx, labels, tuple(club.label_names))
 
 
-def sbm_probabilities(cfg: Config) -> torch.Tensor:
-    """Block probabilities giving the configured expected degrees inside and across groups."""
-    p_in = cfg.sbm_degree_in / (cfg.sbm_block_size - 1)
-    p_out = cfg.sbm_degree_out / (cfg.sbm_block_size * (cfg.sbm_blocks - 1))
-    return planted_partition(cfg.sbm_blocks, min(p_in, 1.0), min(p_out, 1.0))
+def embedding_figure(result: KarateGCNResult):
+    """The first seed's 2-D embedding at a few epochs: colour = club, black rings = the two labelled members."""
+    from esc_course.graphs.plot import embedding_figure as draw
+
+    return draw(result.snapshots, result.labels, result.labelled, result.names)
 
 
-def sbm_run(cfg: Config, device, seed: int):
-    """GCN (graph + features) vs MLP (features only) vs spectral clustering (graph only) on one generated SBM."""
-    graph = stochastic_block_model([cfg.sbm_block_size] * cfg.sbm_blocks, sbm_probabilities(cfg), seed=seed)
-    adj, labels = graph.adjacency(), graph.labels
-    features = noisy_class_features(labels, cfg.sbm_feature_dim, cfg.sbm_signal, seed=seed)
-    train_idx = labelled_per_class(labels, cfg.sbm_labels_per_class, seed=seed)
-    test_mask = torch.ones(len(labels), dtype=torch.bool)
-    test_mask[train_idx] = False
-    test_idx = test_mask.nonzero().reshape(-1)
-    k, h = cfg.sbm_blocks, cfg.sbm_hidden
-    models = {"gcn": GCN(normalized_adjacency(adj), cfg.sbm_feature_dim, (h,), k, dropout=cfg.sbm_dropout),
-              "mlp": MLP(cfg.sbm_feature_dim, hidden=(h,), out_features=k, dropout=cfg.sbm_dropout)}
-    row, histories = {"seed": seed, "mean_degree": float(adj.sum(1).mean())}, {}
-    for name, model in models.items():
-        seed_everything(seed)
-        history, acc, _ = train_nodes(model, features, labels, train_idx, test_idx, epochs=cfg.sbm_epochs, cfg=cfg,
-                                      device=device)
-        row[f"{name}_accuracy"], histories[f"sbm_{name}"] = acc, history.to_dict()
-    clusters = spectral_clustering(adj, k, seed=seed)
-    row["spectral_agreement"] = agreement(clusters, labels)  # unsupervised: ids matched to groups afterwards
-    return row, histories, (adj, labels)
+def training_figure(histories: dict[str, dict], title: str):
+    """Training loss (on the labelled nodes) and accuracy on the unlabelled nodes per epoch, one line per model."""
+    from esc_course.viz import history_figure
+
+    fig = history_figure(histories, keys=("train_loss", "val_accuracy"))
+    loss_ax, acc_ax = fig.axes
+    loss_ax.set(title="training loss (labelled nodes)", ylabel="cross-entropy")
+    acc_ax.set(title="accuracy (unlabelled nodes)", ylabel="accuracy")
+    fig.suptitle(title)
+    return fig
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+def karate_training_figure(result: KarateGCNResult):
+    """The first seed's training loss and accuracy on the 32 unlabelled members per epoch."""
+    return training_figure({"karate GCN": result.history}, "karate GCN")
 
+
+# -- 6. the stochastic block model ----------------------------------------------------------------------------
+
+@dataclass
+class SBMGraph:
+    """One generated block-model graph with noisy features and a few labelled nodes per group."""
+
+    seed: int
+    adjacency: torch.Tensor  # (N, N)
+    labels: torch.Tensor     # (N,) planted group
+    features: torch.Tensor   # (N, feature_dim)
+    train_idx: torch.Tensor  # labelled nodes
+    test_idx: torch.Tensor   # the others (scored)
+
+
+def sbm_probabilities(blocks: int, block_size: int, degree_in: float, degree_out: float) -> torch.Tensor:
+    """Block probabilities giving the expected degrees inside and across groups."""
+    p_in = degree_in / (block_size - 1)
+    p_out = degree_out / (block_size * (blocks - 1))
+    return planted_partition(blocks, min(p_in, 1.0), min(p_out, 1.0))
+
+
+def sbm_data(*, blocks: int = 4, block_size: int = 250, degree_in: float = 5.0, degree_out: float = 3.0,
+             feature_dim: int = 16, signal: float = 1.5, labels_per_class: int = 5,
+             seeds=range(5)) -> list[SBMGraph]:
+    """One block-model graph per seed: ``blocks`` groups of ``block_size`` nodes, on average ``degree_in``
+    neighbours inside the own group and ``degree_out`` in all others; features = the group's direction times
+    ``signal`` + N(0, I) noise; ``labels_per_class`` labelled nodes per group."""
+    if blocks < 2 or block_size < 2:
+        raise ValueError(f"blocks and block_size must be at least 2, got blocks={blocks}, block_size={block_size}")
+    graphs = []
+    for s in seeds:
+        graph = stochastic_block_model([block_size] * blocks,
+                                       sbm_probabilities(blocks, block_size, degree_in, degree_out), seed=s)
+        labels = graph.labels
+        train_idx = labelled_per_class(labels, labels_per_class, seed=s)
+        test_mask = torch.ones(len(labels), dtype=torch.bool)
+        test_mask[train_idx] = False
+        graphs.append(SBMGraph(s, graph.adjacency(), labels, noisy_class_features(labels, feature_dim, signal, seed=s),
+                               train_idx, test_mask.nonzero().reshape(-1)))
+    return graphs
+
+
+@dataclass
+class SBMResult:
+    rows: list[dict]            # per graph: mean degree, GCN and MLP accuracy, spectral clustering agreement
+    histories: dict[str, dict]  # the first graph's "sbm_gcn" and "sbm_mlp" History.to_dict()
+    first: SBMGraph             # the first graph (for the drawing)
+    labels_per_class: int
+
+    def summary(self, key: str) -> tuple[float, float]:
+        """Mean and standard deviation over the graphs of a column (e.g. "gcn_accuracy")."""
+        return mean_std([r[key] for r in self.rows])
+
+
+def sbm_model(name: str, graph: SBMGraph, classes: int, hidden: int, dropout: float) -> torch.nn.Module:
+    """"gcn": graph convolutions over the graph's normalized adjacency; "mlp": the same widths, no graph."""
+    dim = graph.features.shape[1]
+    if name == "gcn":
+        return GCN(normalized_adjacency(graph.adjacency), dim, (hidden,), classes, dropout=dropout)
+    return MLP(dim, hidden=(hidden,), out_features=classes, dropout=dropout)
+
+
+def sbm_study(graphs: list[SBMGraph], *, hidden: int = 16, dropout: float = 0.5, epochs: int = 200,
+              lr: float = 0.01, weight_decay: float = 5e-4, device="cpu",
+              checkpoint_dir: Path | None = None) -> SBMResult:
+    """On each graph (``sbm_data``): a GCN (graph + features) and an MLP (features only) trained on the labelled
+    nodes, scored by accuracy (fraction) on the others, and spectral clustering (graph only, no labels) scored by
+    its agreement with the planted groups."""
+    if not graphs:
+        raise ValueError("graphs must hold at least one SBMGraph (sbm_data(seeds=...) with one seed or more)")
+    device = get_device(device)
+    rows, histories = [], {}
+    for g in graphs:
+        k = int(g.labels.max()) + 1
+        row = {"seed": g.seed, "mean_degree": float(g.adjacency.sum(1).mean())}
+        for name in ("gcn", "mlp"):
+            seed_everything(g.seed)  # initial weights and dropout masks depend on the graph's seed only
+            model = sbm_model(name, g, k, hidden, dropout)
+            history, acc, _ = train_nodes(model, g.features, g.labels, g.train_idx, g.test_idx, epochs=epochs, lr=lr,
+                                          weight_decay=weight_decay, device=device,
+                                          checkpoint=sub_folder(checkpoint_dir, f"sbm-{name}-seed{g.seed}"))
+            row[f"{name}_accuracy"] = acc
+            if g is graphs[0]:
+                histories[f"sbm_{name}"] = history.to_dict()
+        clusters = spectral_clustering(g.adjacency, k, seed=g.seed)
+        row["spectral_agreement"] = agreement(clusters, g.labels)  # unsupervised: ids matched to groups afterwards
+        rows.append(row)
+    return SBMResult(rows, histories, graphs[0], len(graphs[0].train_idx) // (int(graphs[0].labels.max()) + 1))
+
+
+def sbm_adjacency_figure(result: SBMResult):
+    from esc_course.graphs.plot import block_matrix_figure
+
+    return block_matrix_figure(result.first.adjacency, result.first.labels)
+
+
+def sbm_training_figure(result: SBMResult):
+    """The first graph's training loss and test accuracy per epoch, GCN against MLP."""
+    return training_figure({"GCN (graph + features)": result.histories["sbm_gcn"],
+                            "MLP (features only)": result.histories["sbm_mlp"]},
+                           f"SBM, {result.labels_per_class} labels/group")
+
+
+# -- the whole lab --------------------------------------------------------------------------------------------
 
 def run(cfg: Config, out: Path | None = None) -> LabResult:
     cfg = quick_variant(cfg, QUICK)
     seed_everything(cfg.seed)
     device = get_device(cfg.device)
     started = time.perf_counter()
+    ckpt = Path(out) / "checkpoints" if out is not None else None
 
-    kinds, kinds_rows = graph_kinds()
+    kinds = graph_kinds_study(example_graphs(), layout_iterations=cfg.layout_iterations, seed=cfg.seed)
     club = karate_club()
-    adj, adj_w, truth = club.adjacency(weighted=False), club.adjacency(), club.labels
-    measures = importance(adj, cfg.alpha, cfg.pagerank_tol)
-    members = [{"member": i, "club": club.label_names[int(truth[i])],
-                **{name: float(v[i]) for name, v in measures.items()}} for i in range(club.num_nodes)]
-    top = [{"measure": name, "top_5_members": " ".join(map(str, torch.argsort(v, descending=True)[:5].tolist()))}
-           for name, v in measures.items()]
-    pr_rows, pr_curves = pagerank_check({"karate": adj, "karate_weighted": adj_w, "directed_example":
-                                         kinds["directed"]}, cfg.alpha, cfg.pagerank_tol)
-    spectral_rows = spectral_split(adj, adj_w, truth)
+    imp = importance_study(club, alpha=cfg.alpha, tol=cfg.pagerank_tol, layout_iterations=cfg.layout_iterations,
+                           seed=cfg.seed)
+    pr = pagerank_study({"karate": club.adjacency(weighted=False), "karate_weighted": club.adjacency(),
+                         "directed_example": kinds.graphs["directed"]}, alpha=cfg.alpha, tol=cfg.pagerank_tol)
+    spectral = spectral_study(club, layout_iterations=cfg.layout_iterations, seed=cfg.seed)
+    gcn = karate_gcn_study(club, hidden=cfg.karate_hidden, activation=cfg.karate_activation,
+                           epochs=cfg.karate_epochs, lr=cfg.lr, weight_decay=cfg.weight_decay, seeds=cfg.seeds,
+                           seed=cfg.seed, device=device, checkpoint_dir=ckpt)
+    sbm = sbm_study(sbm_data(blocks=cfg.sbm_blocks, block_size=cfg.sbm_block_size, degree_in=cfg.sbm_degree_in,
+                             degree_out=cfg.sbm_degree_out, feature_dim=cfg.sbm_feature_dim, signal=cfg.sbm_signal,
+                             labels_per_class=cfg.sbm_labels_per_class, seeds=range(cfg.seed, cfg.seed + cfg.seeds)),
+                    hidden=cfg.sbm_hidden, dropout=cfg.sbm_dropout, epochs=cfg.sbm_epochs, lr=cfg.lr,
+                    weight_decay=cfg.weight_decay, device=device, checkpoint_dir=ckpt)
 
-    gcn_rows, histories, snaps, labelled = [], {}, {}, None
-    for s in range(cfg.seeds):
-        history, acc, wrong, shots, labelled = karate_gcn(club, cfg, device, cfg.seed + s, record=s == 0)
-        gcn_rows.append({"seed": cfg.seed + s, "accuracy": acc, "wrong_members": " ".join(map(str, wrong))})
-        if s == 0:
-            histories["karate_gcn"], snaps = history.to_dict(), shots
-    sbm_rows, sbm_graph = [], None
-    for s in range(cfg.seeds):
-        row, hist, graph = sbm_run(cfg, device, cfg.seed + s)
-        sbm_rows.append(row)
-        if s == 0:
-            histories.update(hist)
-            sbm_graph = graph
-
-    gcn_mean, gcn_std = mean_std([r["accuracy"] for r in gcn_rows])
+    gcn_mean, gcn_std = mean_std(gcn.accuracies())
+    normalized = spectral.row("normalized (L_rw), unweighted")
     metrics = {
-        "pagerank_max_error": max(r["max_abs_error"] for r in pr_rows),
-        "pagerank_iterations": pr_rows[0]["iterations"],
-        "spectral_agreement": spectral_rows[1]["agreement"],
-        "modularity_real_split": spectral_rows[0]["modularity"],
-        "modularity_spectral_split": spectral_rows[1]["modularity"],
-        "top_betweenness_member": int(measures["betweenness"].argmax()),
+        "pagerank_max_error": pr.max_error,
+        "pagerank_iterations": pr.rows[0]["iterations"],
+        "spectral_agreement": normalized["agreement"],
+        "modularity_real_split": spectral.row("real split")["modularity"],
+        "modularity_spectral_split": normalized["modularity"],
+        "top_betweenness_member": int(imp.measures["betweenness"].argmax()),
         "gcn_accuracy": gcn_mean, "gcn_accuracy_std": gcn_std,
-        "gcn_accuracy_min": min(r["accuracy"] for r in gcn_rows),
+        "gcn_accuracy_min": min(gcn.accuracies()),
     }
     for key in ("gcn_accuracy", "mlp_accuracy", "spectral_agreement"):
-        metrics[f"sbm_{key}"], metrics[f"sbm_{key}_std"] = mean_std([r[key] for r in sbm_rows])
-    tables = {"graph_kinds": kinds_rows, "karate_importance": members, "top_members": top, "pagerank": pr_rows,
-              "spectral_split": spectral_rows, "karate_gcn": gcn_rows, "sbm": sbm_rows}
-    pos = spring_layout(adj, iterations=cfg.layout_iterations, seed=cfg.seed)
-    figs = figures(kinds, adj, pos, measures, truth, pr_curves, cfg, snaps, labelled, histories, sbm_graph,
-                   club.label_names)
-    result = LabResult(lab="graphs", config=asdict(cfg), metrics=metrics, history=histories, tables=tables,
-                       figures=figs, device=str(device))
-    return finish(result, out, started)
-
-
-def figures(kinds, adj, pos, measures, truth, pr_curves, cfg, snaps, labelled, histories, sbm_graph, names):
-    """The example graphs, importance, PageRank convergence, the spectral split, the GCN's embedding and curves,
-    and the SBM."""
-    from esc_course.graphs.plot import (
-        block_matrix_figure,
-        convergence_figure,
-        embedding_figure,
-        graph_kinds_figure,
-        importance_figure,
-        spectral_figure,
-    )
-    from esc_course.viz import history_figure
-
-    positions = {name: spring_layout(a, iterations=cfg.layout_iterations, seed=cfg.seed) for name, a in kinds.items()}
-    eigenvalues = laplacian_eigenvectors(adj, len(adj), kind="sym")[0]
-    curves = {"karate GCN": histories["karate_gcn"]}
-    sbm_curves = {"GCN (graph + features)": histories["sbm_gcn"], "MLP (features only)": histories["sbm_mlp"]}
-    return {
-        "graph_kinds": graph_kinds_figure(kinds, positions),
-        "karate_importance": importance_figure(adj, pos, measures, truth),
-        "pagerank_convergence": convergence_figure(pr_curves, cfg.alpha),
-        "spectral_split": spectral_figure(adj, pos, fiedler_vector(adj), truth, spectral_bisection(adj), eigenvalues,
-                                          names),
-        "gcn_embedding": embedding_figure(snaps, truth, labelled, names),
-        "gcn_training": history_figure(curves, keys=("train_loss", "val_accuracy"), title="karate club GCN"),
-        "sbm_adjacency": block_matrix_figure(*sbm_graph),
-        "sbm_training": history_figure(sbm_curves, keys=("train_loss", "val_accuracy"),
-                                       title=f"SBM, {cfg.sbm_labels_per_class} labels per group"),
+        metrics[f"sbm_{key}"], metrics[f"sbm_{key}_std"] = sbm.summary(key)
+    tables = {"graph_kinds": kinds.rows, "karate_importance": imp.members, "top_members": imp.top,
+              "pagerank": pr.rows, "spectral_split": spectral.rows, "karate_gcn": gcn.rows, "sbm": sbm.rows}
+    figs = {"graph_kinds": graph_kinds_figure(kinds), "karate_importance": importance_figure(imp),
+            "pagerank_convergence": pagerank_figure(pr), "spectral_split": spectral_figure(spectral),
+            "gcn_embedding": embedding_figure(gcn), "gcn_training": karate_training_figure(gcn),
+            "sbm_adjacency": sbm_adjacency_figure(sbm), "sbm_training": sbm_training_figure(sbm)}
+    captions = {
+        "graph_kinds": "Undirected, weighted, directed and complete example graphs above their adjacency matrices.",
+        "karate_importance": "Zachary's karate club with node size by each importance measure, colour by the club "
+                             "each member joined.",
+        "pagerank_convergence": f"L1 change per PageRank power-iteration step against 2 alpha^k (alpha={cfg.alpha:g}).",
+        "spectral_split": "Spectral splits of the club against the real one (agreement, modularity): the "
+                          "normalized Laplacian spectrum, the sorted Fiedler vector by club, misplaced members circled.",
+        "gcn_embedding": "The karate GCN's 2-D node embedding at several epochs, trained on members 0 and 33 only.",
+        "gcn_training": "Training loss and accuracy on the 32 unlabelled members per epoch of the karate GCN.",
+        "sbm_adjacency": "Adjacency matrix of one stochastic block model graph, nodes sorted by planted group.",
+        "sbm_training": "Training loss and test accuracy per epoch of the GCN and the MLP on the block model.",
+        "top_members": "The five highest-ranked members by each importance measure.",
+        "pagerank": "Power-iteration PageRank against the exact solve: iterations and largest error.",
+        "karate_gcn": "GCN accuracy on the 32 unlabelled members per seed, and the members it misplaced.",
+        "sbm": "Block model per seed: GCN, MLP and spectral clustering accuracy.",
     }
+    result = LabResult(lab="graphs", config=asdict(cfg), metrics=metrics, history={"karate_gcn": gcn.history,
+                       **sbm.histories}, tables=tables, figures=figs, captions=captions, device=str(device))
+    return finish(result, out, started)
 
 
 if __name__ == "__main__":

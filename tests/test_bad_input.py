@@ -257,6 +257,8 @@ CASES = [
          ("scheduler_interval", "'batch'", "'step'")),
     Case("checkpoint_every = 0", lambda t: train(mlp(), *blobs(), checkpoint_every=0, checkpoint_dir=t), ValueError,
          ("checkpoint_every", "0", "positive")),
+    Case("negative checkpoint_seconds", lambda t: train(mlp(), *blobs(), checkpoint_seconds=-1, checkpoint_dir=t),
+         ValueError, ("checkpoint_seconds", "-1", ">= 0")),
     Case("resume without a checkpoint_dir", lambda t: train(mlp(), *blobs(), resume=True), ValueError,
          ("resume=True", "checkpoint_dir")),
     Case("a model that is not a module", lambda t: fit(lambda x: x, TensorLoader(*blobs()), loss_fn=F.mse_loss,

@@ -46,8 +46,8 @@ def test_round_trip_of_model_optimizer_history_and_counters(tmp_path):
     assert_same(opt.state_dict(), opt2.state_dict())
     assert_same(sched.state_dict(), sched2.state_dict())
     assert ckpt.counters == {"epoch": 2, "step": 0}
-    assert ckpt.history.rows[0]["train_loss"] == 0.5 and np.isnan(ckpt.history.rows[0]["val_loss"])
-    assert ckpt.history.rows[1] == {"epoch": 2, "train_loss": 0.25}
+    assert ckpt.history[0]["train_loss"] == 0.5 and np.isnan(ckpt.history[0]["val_loss"])
+    assert ckpt.history[1] == {"epoch": 2, "train_loss": 0.25}
 
 
 def schedulers(opt):

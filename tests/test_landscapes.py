@@ -84,7 +84,12 @@ def test_callables_names_and_errors():
 def test_contour_figures():
     paths = {name: {"sgd": trajectory(name, "sgd", steps=5, lr=1e-3)} for name in LANDSCAPES}
     fig = landscapes_figure(paths)
-    assert len([ax for ax in fig.axes if ax.get_visible()]) == len(LANDSCAPES)
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == len(LANDSCAPES) and all(ax.get_legend() is None for ax in panels)
+    legends = [ax.get_legend() for ax in fig.axes if not ax.axison and ax.get_legend() is not None]
+    assert len(legends) == 1 and [t.get_text() for t in legends[0].get_texts()] == ["sgd"]  # one legend, off the data
+    fig = landscapes_figure({name: paths[name] for name in list(LANDSCAPES)[:3]})  # no free panel: below them
+    assert len(fig.legends) == 1 and all(ax.get_legend() is None for ax in fig.axes)
     from esc_course.viz import new_figure
 
     fig, (ax,) = new_figure()

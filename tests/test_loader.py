@@ -50,3 +50,16 @@ def test_no_shuffle_and_drop_last():
 def test_bad_input(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         TensorLoader(**kwargs)
+
+
+def test_a_loader_made_before_any_seed_everything_uses_the_global_generator(monkeypatch):
+    from esc_course import seed
+
+    monkeypatch.setattr(seed, "_armed", {})  # a fresh process: seed_everything never called
+    x = torch.arange(30).float()
+    loader = TensorLoader(x, x, 5)
+    assert loader.generator is None
+    torch.manual_seed(2)
+    a = torch.cat([yb for _, yb in loader])
+    torch.manual_seed(2)
+    assert torch.equal(torch.cat([yb for _, yb in loader]), a)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from esc_course import TensorLoader, fit, seed_everything
-from esc_course.checkpoint import LAST, CheckpointError, load, run_checkpoints
+from esc_course.checkpoint import LAST, CheckpointError, load
 from esc_course.data.toy import blobs
 from esc_course.models import MLP
 from esc_course.train import NonFiniteLossError
@@ -65,7 +65,7 @@ def run(folder=None, resume=False, interrupt_at=None, every=None, seed=0, genera
     loss = Recorder(interrupt_at)
     try:
         hist = fit(model, train, val, loss_fn=loss, optimizer=opt, scheduler=sched, epochs=EPOCHS, progress=False,
-                   checkpoint_dir=folder, resume=resume, checkpoint_every=every)
+                   checkpoint_dir=folder, resume=resume, checkpoint_every=every, checkpoint_seconds=0)
     except KeyboardInterrupt:
         return None, loss.seen
     rows = [{k: v for k, v in r.items() if k != "seconds"} for r in hist.rows]
@@ -155,29 +155,67 @@ def test_a_nan_epoch_leaves_the_last_good_checkpoint(tmp_path):
 
     with pytest.raises(NonFiniteLossError, match="epoch 3, step 1"):
         fit(model, TensorLoader(x, y, 16), loss_fn=poisoned, optimizer=opt, epochs=5, progress=False,
-            checkpoint_dir=tmp_path, checkpoint_every=2)
+            checkpoint_dir=tmp_path, checkpoint_every=2, checkpoint_seconds=0)
     ckpt = load(tmp_path / LAST, model=MLP(2, hidden=(4,), out_features=2))
     assert ckpt.counters["epoch"] == 2 and ckpt.counters["step"] == 0
     assert all(torch.isfinite(t).all() for t in ckpt.tensors.values())
 
 
-def test_run_checkpoints_gives_each_fit_of_a_run_its_own_folder(tmp_path):
-    def lab():
-        for seed in (0, 1):
-            seed_everything(seed)
-            model, opt, sched, train, val = build(seed)
-            fit(model, train, val, loss_fn=nn.functional.cross_entropy, optimizer=opt, epochs=2, progress=False)
-        return model.state_dict()
+def writes(monkeypatch):
+    """The counters of every checkpoint fit writes, in order."""
+    from esc_course import checkpoint
 
-    with run_checkpoints(tmp_path / "ck", min_seconds=3600):
-        first = lab()
-    assert sorted(p.name for p in (tmp_path / "ck").iterdir()) == ["fit-001", "fit-002"]
-    assert load(tmp_path / "ck" / "fit-002" / LAST).counters["epoch"] == 2  # the last epoch is always saved
-    with run_checkpoints(tmp_path / "ck", resume=True):
-        again = lab()
-    assert_same(first, again)
-    with pytest.raises(FileExistsError), run_checkpoints(tmp_path / "ck", resume=False):
-        lab()
+    written, save = [], checkpoint.save
+
+    def counting(path, **kwargs):
+        written.append(dict(kwargs["counters"]))
+        return save(path, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", counting)
+    return written
+
+
+def test_checkpoint_writes_are_throttled_but_the_last_epoch_and_a_stop_are_always_written(tmp_path, monkeypatch):
+    written = writes(monkeypatch)
+
+    def go(folder, **kwargs):
+        seed_everything(0)
+        model, opt, sched, train, val = build(0)
+        return fit(model, train, val, loss_fn=nn.functional.cross_entropy, optimizer=opt, epochs=EPOCHS,
+                   progress=False, checkpoint_dir=folder, **kwargs)
+
+    go(tmp_path / "default")  # 30 s by default: these epochs take milliseconds, so only the last one is written
+    assert [c["epoch"] for c in written] == [EPOCHS]
+    written.clear()
+    go(tmp_path / "every", checkpoint_seconds=0)
+    assert [c["epoch"] for c in written] == list(range(1, EPOCHS + 1))
+    written.clear()
+    hist = go(tmp_path / "stop", on_epoch=lambda epoch, history: epoch == 3)  # an early stop is written
+    assert len(hist) == 3 and written == [{"epoch": 3, "step": 0, "epochs": EPOCHS, "stopped": True}]
+    written.clear()
+    go(tmp_path / "steps", checkpoint_every=2)  # step checkpoints follow the same throttle
+    assert [(c["epoch"], c["step"]) for c in written] == [(EPOCHS, 0)]
+    written.clear()
+    go(tmp_path / "steps0", checkpoint_every=3, checkpoint_seconds=0)  # 7 steps: after steps 3 and 6, then the end
+    assert [(c["epoch"], c["step"]) for c in written][:3] == [(0, 3), (0, 6), (1, 0)]
+    assert len(written) == 3 * EPOCHS
+
+
+def test_the_throttle_counts_seconds_since_the_last_write(tmp_path, monkeypatch):
+    from esc_course import resume
+
+    clock = [0.0]
+    monkeypatch.setattr(resume.time, "monotonic", lambda: clock[0])
+    written = writes(monkeypatch)
+
+    def slow_epoch(epoch, history):  # every epoch "takes" 4 s
+        clock[0] += 4.0
+
+    seed_everything(0)
+    model, opt, sched, train, val = build(0)
+    fit(model, train, val, loss_fn=nn.functional.cross_entropy, optimizer=opt, epochs=EPOCHS, progress=False,
+        on_epoch=slow_epoch, checkpoint_dir=tmp_path, checkpoint_seconds=10)
+    assert [c["epoch"] for c in written] == [3, 6]  # 12 s after the start, then the last epoch
 
 
 # --- a real crash: SIGKILL while a checkpoint is being written --------------------------------------------------
@@ -211,7 +249,7 @@ x, y = blobs(n=300, centers=3, std=1.0, seed=1)
 model = MLP(2, hidden=(32,), out_features=3, dropout=0.1)
 opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 fit(model, TensorLoader(x, y, 25, generator=torch.Generator().manual_seed(0)), loss_fn=nn.functional.cross_entropy,
-    optimizer=opt, epochs=5, progress=False, checkpoint_dir=folder, resume=True)
+    optimizer=opt, epochs=5, progress=False, checkpoint_dir=folder, resume=True, checkpoint_seconds=0)
 save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
 """
 
@@ -235,7 +273,8 @@ def test_sigkill_while_writing_a_checkpoint_then_resume(tmp_path):
     assert load(tmp_path / "run" / LAST).counters["epoch"] == 2  # the previous checkpoint loads
     resumed = child(tmp_path, tmp_path / "run", 0, tmp_path / "resumed.safetensors")
     assert resumed.returncode == 0, resumed.stderr
-    assert not any(p.name.endswith(".tmp") for p in (tmp_path / "run").iterdir())
+    # the killed writer's temporary file is left alone (a writer never deletes another's), and is never read
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == left
     whole = child(tmp_path, tmp_path / "whole", 0, tmp_path / "whole.safetensors")
     assert whole.returncode == 0, whole.stderr
     a, b = load_file(tmp_path / "resumed.safetensors"), load_file(tmp_path / "whole.safetensors")
@@ -268,7 +307,7 @@ def test_a_hook_with_state_is_checkpointed_with_the_run(tmp_path):
         hook = BestLoss(model)
         try:
             fit(model, train, val, loss_fn=Recorder(interrupt_at), optimizer=opt, epochs=EPOCHS, progress=False,
-                on_epoch=hook, checkpoint_dir=folder, resume=resume)
+                on_epoch=hook, checkpoint_dir=folder, resume=resume, checkpoint_seconds=0)
         except KeyboardInterrupt:
             pass
         return hook
@@ -299,7 +338,7 @@ def test_a_killed_lab_run_resumes_to_the_uninterrupted_results(tmp_path):
 
     killed = cli("lab", "run", "xor", "--quick", cwd=tmp_path)  # into runs/<time>/xor
     deadline = time.monotonic() + 600
-    while not list(tmp_path.glob("runs/*/xor/checkpoints/fit-002/last.safetensors")):
+    while not list(tmp_path.glob("runs/*/xor/checkpoints/model-mlp_2_2_1/last.safetensors")):
         assert killed.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
         time.sleep(0.02)
     killed.send_signal(signal.SIGKILL)

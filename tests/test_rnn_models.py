@@ -173,3 +173,12 @@ def test_per_step_cross_entropy_flattens_steps():
     logits, target = torch.randn(3, 5, 7), torch.randint(0, 7, (3, 5))
     expected = torch.nn.functional.cross_entropy(logits.reshape(15, 7), target.reshape(15))
     torch.testing.assert_close(per_step_cross_entropy(logits, target), expected)
+
+
+def test_charlm_from_a_number_of_ids_trains_but_does_not_sample():
+    from esc_course.models.rnn import CharLM
+
+    model = CharLM(12, embed_dim=4, hidden_size=6)
+    assert model(torch.randint(0, 12, (2, 5))).shape == (2, 5, 12)
+    with pytest.raises(ValueError, match="cannot sample text"):
+        model.sample("a", 3)

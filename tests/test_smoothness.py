@@ -1,11 +1,11 @@
-"""Santurkar et al.'s landscape measurements on a closed form, the probe's protocol, and noisy BatchNorm."""
+"""Santurkar et al.'s landscape measurements on a closed form, and noisy BatchNorm (the measuring training loop
+is week 4's, tested in test_week04_training.py)."""
 
 import pytest
 import torch
 from torch import nn
 
-from esc_course.data import TensorLoader
-from esc_course.smoothness import BatchNormNoise, LandscapeProbe, landscape_step
+from esc_course.smoothness import BatchNormNoise, landscape_step
 
 
 class Quadratic(nn.Module):
@@ -50,17 +50,6 @@ def test_measurement_leaves_the_model_as_it_was():
         landscape_step(model, nn.functional.cross_entropy, x, y, [])
 
 
-def test_probe_passes_batches_through_and_measures_every_k_steps():
-    x, y = torch.randn(50, 4), torch.randint(0, 2, (50,))
-    model = nn.Linear(4, 2)
-    probe = LandscapeProbe(TensorLoader(x, y, batch_size=10, shuffle=False), model, nn.functional.cross_entropy,
-                           [0.1], every=2)
-    for _ in range(2):
-        batches = list(probe)
-        assert len(batches) == len(probe) == 5 and torch.equal(batches[0][0], x[:10])
-    assert [r["step"] for r in probe.rows] == [0, 2, 4, 6, 8]
-
-
 def test_noisy_batch_norm_shifts_and_rescales_in_training_only():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6))
@@ -78,23 +67,3 @@ def test_noisy_batch_norm_shifts_and_rescales_in_training_only():
     assert torch.allclose(model(x), clean, atol=1e-5)                  # hooks removed on leaving the block
     with pytest.raises(ValueError, match="no BatchNorm"):
         BatchNormNoise(nn.Linear(2, 2))
-
-
-def test_probe_measurements_survive_a_checkpointed_resume(tmp_path):
-    x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
-
-    def go(resume):
-        torch.manual_seed(0)
-        model = nn.Linear(4, 2)
-        probe = LandscapeProbe(TensorLoader(x, y, batch_size=10, generator=torch.Generator().manual_seed(0)), model,
-                               nn.functional.cross_entropy, [0.1, 0.2], every=3)
-        from esc_course.train import fit
-
-        fit(model, probe, loss_fn=nn.functional.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-            epochs=3, on_epoch=probe, progress=False, checkpoint_dir=tmp_path, resume=resume)
-        return probe
-
-    first = go(False)
-    assert [r["step"] for r in first.rows] == [0, 3, 6, 9] and first.step == 12
-    again = go(True)
-    assert again.rows == first.rows and again.step == 12

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pickle
+import stat
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from safetensors.numpy import save as save_safetensors
 from esc_course import __version__
 from esc_course.course.submit import SubmitError, build_bundle, find_run, manifest_problems
 from esc_course.course.verify import verify_bundle
+from esc_course.files import file_mode
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
@@ -77,6 +79,7 @@ def test_bundle_holds_the_run_the_notebook_and_the_weights_with_a_hash_each(run,
     assert manifest_problems(manifest) == []
     assert verify_bundle(out).ok
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary file left behind
+    assert stat.S_IMODE(out.stat().st_mode) == file_mode() != 0o600  # readable like every output (was mkstemp's)
 
 
 def test_resubmitting_replaces_the_groups_bundle(run, tmp_path):

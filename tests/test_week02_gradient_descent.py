@@ -54,3 +54,46 @@ def test_overrides_reach_the_run():
     assert [row["lr"] for row in r.tables["gradient_descent"]] == [0.1, 0.55]
     assert r.tables["gradient_descent"][0]["steps"] == 5 and "gd_final_loss_lr0.55" in r.metrics
     assert r.tables["batch_sizes"][0]["batch_size"] == 64
+
+
+def test_studies_stand_alone_and_name_their_checkpoints(tmp_path):
+    x, y = lab.regression_data(samples=32, features=3, noise=0.5, seed=1)
+    study = lab.batch_size_study(x, y, minibatch=8, epochs=1, checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batch-batch", "batch-minibatch", "batch-stochastic"]
+    assert lab.batch_size_study(x, y, minibatch=8, epochs=1, checkpoint_dir=tmp_path).rows == study.rows  # resumed
+    assert study.row("batch")["steps_per_epoch"] == 1 and study.row("stochastic")["steps_per_epoch"] == 32
+    assert study.equal_steps_key == "loss_after_32_steps"
+    assert lab.batch_size_figure(study).axes and lab.step_size_contours_figure(lab.step_size_study(steps=3)).axes
+
+
+def test_study_arguments_are_checked():
+    with pytest.raises(ValueError, match="deltas=.*positive"):
+        lab.loss_functions_figure(deltas=(0.0,))
+    with pytest.raises(ValueError, match="lrs=.*positive"):
+        lab.step_size_study(lrs=(-0.1,))
+    with pytest.raises(ValueError, match="samples=0"):
+        lab.regression_data(samples=0)
+    fig = lab.loss_functions_figure(deltas=(0.5, 2.0))  # the notebook's exercise 2
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "MSE: r²", "Huber (δ = 0.5)", "Huber (δ = 2)", "|r|"]
+
+
+def test_the_claims_the_notebook_states_hold(result):
+    """Week 2's notebook, on the quick run: softmax(2, 1, 0.1) = (0.659, 0.242, 0.099); η = 0.45 converges, 0.5
+    oscillates for ever, 0.55 diverges; cross-entropy equals KL divergence for one-hot labels; the captions match."""
+    import torch
+
+    from esc_course import losses
+
+    softmax = [r["value"] for r in result.tables["output_activations"] if r["output"] == "softmax"]
+    assert softmax == pytest.approx([0.659, 0.242, 0.099], abs=5e-4)
+    edge = lab.step_size_study(lrs=(0.45, 0.5, 0.55), steps=20)
+    assert [edge.row(lr)["verdict"] for lr in (0.45, 0.5, 0.55)] == [
+        "right: converged", "too large: oscillates", "too large: diverges"]
+    assert edge.paths[0.5][-1].tolist() == pytest.approx([1.0, 0.0], abs=1e-3)  # y back at 0 after 20 steps
+    d = losses.cross_entropy_decomposition(torch.tensor([[2.0, 1.0, 0.1]], dtype=torch.float64),
+                                           torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64))
+    assert d["label_entropy"] == 0 and d["cross_entropy"] == pytest.approx(d["kl_divergence"])
+    assert set(result.captions) == set(result.figures) | {"losses_vs_torch", "cross_entropy_decomposition",
+                                                         "gradient_descent", "batch_sizes"}
+    assert "η = 0.6: too large: diverges" in result.captions["gd_contours"]

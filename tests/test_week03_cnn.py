@@ -1,4 +1,5 @@
-"""Week 3 lab: quick mode learns the digits, the table shows the slides' pattern, the data options work."""
+"""Week 3 lab: quick mode learns the digits, the table shows the slides' pattern, the data options work, the
+studies are callable one by one, and the claims the notebook states hold."""
 
 import pytest
 
@@ -22,7 +23,7 @@ def test_quick_mode_learns_the_digits(quick):
     assert quick.seconds < 60
     vgg = quick.history["vgg"]
     assert vgg["train_loss"][-1] < 0.5 * vgg["train_loss"][0]
-    assert [r["model"] for r in quick.tables["models"]] == ["vgg", "lenet5"]
+    assert [r["model"] for r in quick.tables["models"]] == list(lab.MODELS)   # quick mode trains all five
     assert {"convolution_example", "filters", "feature_maps", "confusion_matrix", "misclassified",
             "training_curves"} <= set(quick.figures)
 
@@ -75,3 +76,39 @@ def test_unknown_model_lists_the_valid_ones():
 def test_scratch_conv_check_is_exact():
     assert lab.scratch_conv_check(0) < 1e-5
     assert lab.scratch_conv_check(1) < 1e-5
+
+
+def test_the_claims_the_notebook_states_hold(quick):
+    cost = lab.complexity_study()
+    assert [r["model"] for r in cost.rows][:5] == list(lab.MODELS)  # every CNN is counted, trained or not
+    assert cost.row("nin")["fc_params_pct"] == 0                     # NiN: no FC layer at all
+    for name in ("vgg", "resnet", "ResNet-18"):                       # global average pooling: a small FC layer
+        assert cost.row(name)["fc_params_pct"] < 5, name
+    assert cost.rows == quick.tables["complexity"]                   # the lab's table is the study's
+    conv = lab.convolution_study()
+    assert conv.slide_correct and conv.scratch_max_error < 1e-5
+
+
+def test_training_study_checkpoints_each_model_in_its_own_folder(tmp_path):
+    from esc_course.data.vision import loaders
+
+    data = loaders("digits", batch_size=64, val_fraction=0.2, device="cpu", seed=0)
+    first = lab.training_study(data, models=("lenet5", "separable"), epochs=1, device="cpu", checkpoint_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train-lenet5", "train-separable"]
+    assert isinstance(first, lab.TrainingResult) and first.first == "lenet5"
+    again = lab.training_study(data, models=("lenet5", "separable"), epochs=1, device="cpu", checkpoint_dir=tmp_path)
+    assert [r["test_accuracy"] for r in again.rows] == [r["test_accuracy"] for r in first.rows]  # resumed, done
+    preds = lab.prediction_study(first.models["lenet5"], data)
+    assert preds.accuracy == pytest.approx(first.accuracy("lenet5"))
+    assert int(preds.confusion.sum()) == len(preds.y) and preds.errors == int((preds.pred != preds.y).sum())
+    with pytest.raises(ValueError, match="models=.*valid models: lenet5, vgg"):
+        lab.training_study(data, models=("alexnet",), epochs=1, device="cpu")
+
+
+def test_quick_run_with_out_writes_captions_and_checkpoints(tmp_path):
+    import json
+
+    result = lab.run(lab.Config(quick=True, device="cpu", compare=(), epochs=1), out=tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert set(result.figures) <= set(saved["captions"])
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["train-vgg"]

@@ -124,3 +124,79 @@ def test_with_norm_replaces_layers_and_rejects_unknown_names():
     assert out.shape == (3, 10) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="valid norms: none, batch, layer, group"):
         lab.with_norm(MLP(4, hidden=(4,), batch_norm=True), "instance")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from esc_course.data.vision import loaders
+
+    return loaders("digits", batch_size=64, val_fraction=0.25, device="cpu", seed=0)
+
+
+def test_a_run_that_diverges_says_so(digits):
+    # exercise 1 of the notebook: He init makes the deep Maxout MLP diverge at lr 0.02
+    r = lab.activation_study(digits, activations=("maxout", "relu"), depth=6, init="he", epochs=2, device="cpu")
+    assert set(r.diverged()) == {"maxout"} and "loss became nan at epoch" in r.diverged()["maxout"]
+    row = next(x for x in r.rows if x["activation"] == "maxout")
+    assert row["diverged"] is True and row["test_accuracy"] is None and row["final_train_loss"] is None
+    assert all(u["activation"] == "relu" for u in r.units)       # no unit statistics for a diverged net
+    assert set(lab.activation_figure(r).axes[0].get_legend_handles_labels()[1]) == {"relu"}
+
+
+def test_studies_checkpoint_each_experiment_in_its_own_folder_and_resume(digits, tmp_path):
+    kw = dict(norms=("none", "batch"), depth=3, epochs=2, device="cpu", checkpoint_dir=tmp_path)
+    first = lab.norm_study(digits, **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["norm-batch", "norm-none"]
+    assert lab.norm_study(digits, **kw).rows == first.rows          # resumed from the finished checkpoints
+    assert lab.norm_study(digits, **{**kw, "checkpoint_dir": None}).rows == first.rows   # and the same as fresh
+
+
+def test_rerunning_a_study_gives_the_same_numbers(digits):
+    a = lab.learning_rate_study(digits, lrs=(0.03,), widths=(4, 8, 8), epochs=1, device="cpu")
+    b = lab.learning_rate_study(digits, lrs=(0.03,), widths=(4, 8, 8), epochs=1, device="cpu")
+    assert a.rows == b.rows     # each run re-seeds its shuffling: no dependence on the runs made before
+
+
+def test_the_measuring_loop_trains_as_fit_does_and_measures_every_k_steps(digits):
+    plain = lab.train(lab.small_vgg((4, 8, 8), True, 0, "cpu"), digits, lr=0.03, epochs=2, device="cpu")
+    measured = lab.train_measuring(lab.small_vgg((4, 8, 8), True, 0, "cpu"), digits, lr=0.03, epochs=2,
+                                   step_sizes=[0.015, 0.03], every=4, device="cpu")
+    steps_per_epoch = len(digits.train)
+    assert [r["step"] for r in measured.measurements] == list(range(0, 2 * steps_per_epoch, 4))
+    assert measured.run.test_accuracy == plain.test_accuracy        # measuring leaves training as it was
+    assert measured.run.history["train_loss"] == pytest.approx(plain.history["train_loss"], rel=1e-5)
+    assert measured.run.history["val_accuracy"] == plain.history["val_accuracy"]
+    assert all(r["loss_range"] >= 0 and r["beta"] > 0 for r in measured.measurements)
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        lab.train_measuring(lab.small_vgg((4, 8, 8), True, 0, "cpu"), digits, lr=0.03, epochs=1, step_sizes=[0.1],
+                            every=0, device="cpu")
+
+
+def test_bad_study_arguments_name_the_argument(digits):
+    with pytest.raises(ValueError, match="lrs="):
+        lab.learning_rate_study(digits, lrs=(), device="cpu")
+    with pytest.raises(ValueError, match="activations="):
+        lab.init_study(digits, activations=("sigmoid",), device="cpu")
+    with pytest.raises(ValueError, match="unknown init scheme 'kaiming'"):
+        lab.activation_study(digits, activations=("relu",), init="kaiming", device="cpu")
+
+
+def test_the_claims_the_notebook_states_hold(result):
+    rows = {(r["activation"], r["init"]): r for r in result.tables["init"]}
+    for act in ("tanh", "relu"):   # N(0, 0.01^2): activations and gradients vanish (ten-thousandfold or more)
+        r = rows[(act, "normal_0.01")]
+        assert r["verdict"] == "vanishes" and r["last_act_std"] < 1e-4 and r["grad_growth"] < 1e-4
+    sat = rows[("tanh", "normal_1")]   # saturated, and the gradient GROWS on its way back; no learning
+    assert sat["verdict"] == "saturates" and sat["last_saturated"] > 0.5 and sat["grad_growth"] > 10
+    assert sat["test_accuracy"] < 0.2
+    boom = rows[("relu", "normal_1")]
+    assert boom["verdict"] == "explodes" and boom["diverged"] and boom["test_accuracy"] is None
+    assert rows[("tanh", "xavier")]["verdict"] == rows[("relu", "he")]["verdict"] == "healthy"
+    assert rows[("relu", "xavier")]["verdict"] == "shrinks"
+    assert not any(r["diverged"] for r in result.tables["activations"])   # quick: nothing to report as diverged
+    relu = next(r for r in result.tables["activations"] if r["activation"] == "relu")
+    assert 0.3 < relu["mean_saturated"] < 0.7                             # "about half"
+    m = result.metrics
+    for key in ("loss_range", "grad_change_max", "beta"):                 # "bn is smaller" on all three
+        assert m[f"bn_mean_{key}"] < m[f"plain_mean_{key}"], key
+    assert 0.1 + 0.3 < m["noisy_bn_accuracy"] < m["bn_accuracy"]          # far above chance, behind BN in quick

@@ -125,7 +125,7 @@ def test_early_stopping_and_learning_rate_decay(result):
 def test_mlp_uses_the_from_scratch_dropout():
     from esc_course.scratch.dropout import Dropout
 
-    model = lab.build_mlp(lab.Config(), dropout=0.3)
+    model = lab.build_mlp(lab.Config().hidden, dropout=0.3)
     drops = [m for m in model if isinstance(m, Dropout)]
     assert len(drops) == 2 and drops[0].p == 0.3
     out = model(torch.randn(4, 1, 8, 8))
@@ -135,3 +135,61 @@ def test_mlp_uses_the_from_scratch_dropout():
 def test_results_are_finite_and_have_figures(result):
     assert all(math.isfinite(v) for v in result.metrics.values() if isinstance(v, float))
     assert {"poly_capacity", "poly_fits", "comparison", "weight_decay", "lr_decay"} <= set(result.figures)
+    assert set(result.figures) | {"comparison", "more_data"} <= set(result.captions)  # a sentence per figure
+    assert all(c.endswith(".") and "nan" not in c for c in result.captions.values())
+
+
+def test_the_claims_the_notebook_states_hold(result):
+    """The sentences of notebooks/week05_regularization.ipynb that state results, on the quick run."""
+    capacity = result.tables["poly_capacity"]
+    variance = [r["variance"] for r in capacity]
+    assert all(b > a for a, b in zip(variance, variance[1:]))                  # variance grows with the degree
+    bias2 = {r["degree"]: r["bias2"] for r in capacity}
+    assert min(bias2[d] for d in (0, 1, 2)) > 10 * max(bias2[d] for d in range(5, 12))  # large low, small from 5
+    lambdas = result.tables["poly_lambda"]
+    proper = next(r for r in lambdas if r["role"] == "proper")
+    small, large = lambdas[0], lambdas[-1]
+    assert small["train_mse"] < proper["train_mse"] < large["train_mse"]       # large lambda: train error first
+    assert small["val_mse"] > proper["val_mse"]                                 # small lambda: overfit
+    rows = {r["method"]: r for r in result.tables["comparison"]}
+    none = rows["none"]
+    assert none["train_accuracy_mean"] == 1.0                                   # learns every training image
+    h = result.history["compare_none"]
+    low = min(range(len(h["val_loss"])), key=h["val_loss"].__getitem__)
+    assert 0 < low < len(h["val_loss"]) - 1 and h["val_loss"][-1] > 1.5 * h["val_loss"][low]  # falls, then rises
+    assert h["train_loss"][-1] < 1e-3                                           # train loss near zero
+    strong = ("l2", "augmentation", "early_stopping", "all")
+    assert all(rows[m]["gap_loss_mean"] < 0.6 * none["gap_loss_mean"] for m in strong)
+    assert rows["dropout"]["gap_loss_mean"] > max(rows[m]["gap_loss_mean"] for m in strong)  # dropout: less
+    assert rows["all"]["gap_accuracy_mean"] < none["gap_accuracy_mean"]
+    for m in ("augmentation", "all"):                                          # the gap shrinks, train gets worse
+        assert rows[m]["train_accuracy_mean"] < none["train_accuracy_mean"]
+    more = result.tables["more_data"][0]
+    assert more["test_accuracy"] > result.metrics["best_test_accuracy"] + 0.03  # more data beats every regularizer
+    assert result.metrics["full_data_test_accuracy"] == more["test_accuracy"]
+
+
+def test_studies_stand_alone_and_share_runs():
+    """A notebook cell calls one study; a Runs shared by two studies trains each distinct setting once."""
+    data = lab.small_digits(train_size=30, batch_size=10, seed=0, device="cpu")
+    runs = lab.Runs(data, epochs=2, lr=0.1, hidden=(16,))
+    sweep = lab.weight_decay_study(data, weight_decays=(1e-3, 1e-1), epochs=2, lr=0.1, hidden=(16,), runs=runs)
+    assert sweep.proper in (1e-3, 1e-1) and sorted(sweep.histories) == ["wd_0.001", "wd_0.1"]
+    decay = lab.decay_study(data, epochs=2, lr=0.1, hidden=(16,), runs=runs)
+    assert len(runs.done) == 2 + 3 and decay.schedule("constant")["final_lr"] == 0.1
+    alone = lab.decay_study(data, epochs=2, lr=0.1, hidden=(16,))
+    assert alone.rows == decay.rows                                             # the same numbers without sharing
+    with pytest.raises(ValueError, match="training settings"):
+        lab.decay_study(data, epochs=3, lr=0.1, hidden=(16,), runs=runs)
+    with pytest.raises(ValueError, match="split must be 'small' or 'full'"):
+        lab.train_small(data, split="half")
+
+
+def test_checkpoint_folders_are_named_by_the_experiment(tmp_path):
+    data = lab.small_digits(train_size=30, batch_size=10, seed=0, device="cpu")
+    first = lab.penalty_study(data, weight_decay=1e-2, epochs=2, hidden=(16,), checkpoint_dir=tmp_path)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["seed0", "seed0-lam0.001-penaltyelastic_net", "seed0-lam0.001-penaltyl1",
+                     "seed0-lam0.005-penaltyl2"]
+    again = lab.penalty_study(data, weight_decay=1e-2, epochs=2, hidden=(16,), checkpoint_dir=tmp_path)
+    assert again.rows == first.rows                                             # resumed from the finished runs

@@ -51,8 +51,10 @@ def test_adding_problem_gap_at_the_quick_length(quick):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_adding_problem_gap_holds_across_seeds(seed):
     cfg = quick_variant(week07_rnn.Config(quick=True, seed=seed), week07_rnn.QUICK)
-    table, _, _ = week07_rnn.adding(cfg, torch.device("cpu"), cells=("rnn", "lstm"))
-    by_cell = {r["cell"]: r["mse_over_baseline"] for r in table}
+    data = week07_rnn.adding_data(cfg.adding_lengths, train_size=cfg.adding_train, val_size=cfg.adding_val,
+                                  seed=seed)
+    result = week07_rnn.adding_study(data, cells=("rnn", "lstm"), epochs=cfg.adding_epochs, seed=seed)
+    by_cell = {r["cell"]: r["mse_over_baseline"] for r in result.rows}
     assert by_cell["rnn"] > 0.8 and by_cell["lstm"] < 0.35, by_cell
 
 
@@ -107,12 +109,14 @@ def test_results_json_holds_the_table_and_the_lm_loss(quick):
 def test_language_model_on_a_user_text_file(tmp_path):
     path = tmp_path / "mine.txt"
     path.write_text("하늘과 바람과 별과 시\n" * 30 + "stars and wind\n" * 30, encoding="utf-8")
-    cfg = quick_variant(week07_rnn.Config(quick=True, text_file=str(path), lm_epochs=2, sample_chars=10),
-                        week07_rnn.QUICK)
-    metrics, history, samples = week07_rnn.language_model(cfg, torch.device("cpu"))
-    assert metrics["lm_source"] == str(path) and metrics["lm_vocab_size"] == len(set(path.read_text("utf-8")))
-    assert len(history["val_loss"]) == 2
-    assert all(s["sample"].startswith("하늘과 바람과 별과 시") for s in samples)
+    cfg = quick_variant(week07_rnn.Config(quick=True, text_file=str(path)), week07_rnn.QUICK)
+    text, source = week07_rnn.lm_text(cfg)
+    assert source == str(path)
+    result = week07_rnn.language_model_study(text, embed=16, hidden=32, batch=8, bptt=20, epochs=2,
+                                             sample_chars=10)
+    assert result.metrics["lm_vocab_size"] == len(set(path.read_text("utf-8")))
+    assert len(result.history["val_loss"]) == 2
+    assert all(s["sample"].startswith("하늘과 바람과 별과 시") for s in result.samples)
 
 
 def test_command_line_overrides_are_typed():
@@ -136,3 +140,56 @@ def test_torch_threads_restores_the_setting():
     with week07_rnn.torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_each_experiment_checkpoints_into_its_own_named_folder(quick):
+    _, out = quick
+    folders = {p.name for p in (out / "checkpoints").iterdir()}
+    (length,) = week07_rnn.QUICK["adding_lengths"]
+    assert {f"adding-T{length}-rnn", f"adding-T{length}-lstm", "clip-no_clipping", "clip-clip_1", "sine-gru",
+            "char-lm"} <= folders
+    assert all((out / "checkpoints" / f / "last.safetensors").is_file() for f in folders if f != "clip-no_clipping")
+
+
+def test_a_study_resumes_from_its_checkpoint_folder(tmp_path):
+    data = week07_rnn.sine_data(300, window=10, seed=3)
+    first = week07_rnn.forecasting_study(data, cells=("gru",), hidden=8, epochs=2, checkpoint_dir=tmp_path)
+    again = week07_rnn.forecasting_study(data, cells=("gru",), hidden=8, epochs=2, checkpoint_dir=tmp_path)
+    assert again.rows == first.rows  # the finished run is loaded, not trained again from a new start
+    assert (tmp_path / "sine-gru" / "last.safetensors").is_file()
+
+
+def test_studies_reject_unknown_cells():
+    with pytest.raises(ValueError, match="cells must be a non-empty selection of rnn, lstm, gru"):
+        week07_rnn.forecasting_study(week07_rnn.sine_data(300, window=10), cells=("transformer",))
+    with pytest.raises(ValueError, match="lm_cell must be one of"):
+        week07_rnn.language_model_study("abc" * 100, cell="cnn")
+
+
+@pytest.mark.parametrize("quick_mode", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_the_korean_explanation_the_notebook_prints_holds(quick_mode):
+    """The notebook explains the Korean model's loss against the unigram baseline by the validation characters
+    that never occur in training; those numbers must say so, in quick and in full mode."""
+    from esc_course.config import settings
+    from esc_course.data.text import corpus
+
+    cfg = settings(week07_rnn, quick=quick_mode)
+    result = week07_rnn.language_model_study(
+        corpus("korean"), cell=cfg.lm_cell, embed=cfg.lm_embed, hidden=cfg.lm_hidden, layers=cfg.lm_layers,
+        dropout=cfg.lm_dropout, batch=cfg.korean_batch, bptt=cfg.bptt, epochs=cfg.korean_epochs, lr=cfg.lm_lr,
+        sample_chars=10, seed=cfg.seed)
+    u, m = result.unseen, result.metrics
+    assert u["unseen_fraction"] > 0.05  # 8.3 %: 30 of 360 validation characters
+    assert u["model_loss_seen"] < u["unigram_loss_seen"] - 0.1  # the model is better on what it has seen
+    assert u["model_loss_unseen"] > max(10.0, u["unigram_loss_unseen"] + 2)  # "loses over 10 nats on each"
+    assert m["lm_train_loss"] < m["lm_val_loss"] - 1.5  # memorises the poems
+    assert abs(m["lm_val_loss"] - m["lm_unigram_val_loss"]) < 0.5  # "similar to or worse than" the baseline
+    overall = (1 - u["unseen_fraction"]) * u["model_loss_seen"] + u["unseen_fraction"] * u["model_loss_unseen"]
+    assert overall == pytest.approx(m["lm_val_loss"], abs=0.02)  # the two parts make up the whole loss
+
+
+def test_the_english_claims_the_notebook_prints_hold(quick):
+    result, _ = quick
+    m = result.metrics
+    assert m["lm_val_loss"] < m["lm_unigram_val_loss"]  # the notebook prints "below the unigram baseline"
+    assert result.captions.keys() >= set(result.figures)

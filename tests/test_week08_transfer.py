@@ -159,3 +159,33 @@ def test_command_line_overrides_reach_the_config():
     assert (cfg.backbone, cfg.weights, cfg.data_dir, cfg.sizes, cfg.widths) == (
         "resnet18", "DEFAULT", "practice", (10, 100), (8, 16))
     assert W.image_size(cfg) == 64 and W.image_size(W.Config()) == 16
+
+
+def test_the_claims_the_notebook_states_hold(runs):
+    """The notebook prints slide_claims for its run; on the quick run (seeds 0-2) every claim holds."""
+    for seed in SEEDS:
+        result = runs(seed)[0]
+        table = W.TransferResult(result.tables["runs"], result.tables["results"], result.tables["cases"],
+                                 result.tables["lr_groups"])
+        claims = W.slide_claims(table)
+        assert len(claims) == 4
+        assert all(c["holds"] for c in claims), (seed, [c for c in claims if not c["holds"]])
+
+
+def test_each_training_run_checkpoints_into_its_own_named_folder(runs):
+    _, out = runs(0)
+    folders = {p.name for p in (out / "checkpoints").iterdir()}
+    assert {"pretrain-similar", "pretrain-different", "none-scratch-n15-r0", "similar-full_finetune-n300-r0",
+            "different-partial_finetune-n15-r0"} <= folders
+    assert not any("linear_probe" in f for f in folders)  # the probes train a Linear layer, not through fit
+
+
+def test_a_study_resumes_its_finished_runs(tmp_path):
+    data = W.transfer_data()
+    kwargs = dict(widths=(4, 8, 8), sizes=(15,), repeats=1, finetune_steps=3, probe_epochs=2,
+                  checkpoint_dir=tmp_path / "ckpt")
+    pre = W.pretrain_study(data.sources, widths=(4, 8, 8), steps=3, folder=tmp_path)
+    first = W.transfer_study(pre.files, data.target, **kwargs)
+    again = W.transfer_study(pre.files, data.target, **kwargs)
+    assert [r["accuracy"] for r in again.runs] == [r["accuracy"] for r in first.runs]
+    assert (tmp_path / "ckpt" / "similar-full_finetune-n15-r0" / "last.safetensors").is_file()

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from esc_course import lab
 from esc_course.config import quick_variant
 from esc_course.graphs import karate_club
 from labs import week09_graphs
@@ -55,7 +56,9 @@ def test_gcn_beats_graph_alone_and_features_alone_on_the_block_model(quick):
 def test_embedding_separates_the_groups_over_training():
     cfg = quick_variant(week09_graphs.Config(quick=True), week09_graphs.QUICK)
     club = karate_club()
-    _, acc, wrong, snaps, labelled = week09_graphs.karate_gcn(club, cfg, torch.device("cpu"), seed=0, record=True)
+    result = week09_graphs.karate_gcn_study(club, epochs=cfg.karate_epochs, seeds=1, seed=0)
+    snaps, labelled = result.snapshots, result.labelled
+    acc, wrong = result.rows[0]["accuracy"], [int(m) for m in result.rows[0]["wrong_members"].split()]
     assert sorted(snaps) == week09_graphs.snapshot_epochs(cfg.karate_epochs) and labelled.tolist() == [0, 33]
 
     def separation(emb):  # distance between the group centres over the spread inside the groups
@@ -112,3 +115,75 @@ def test_embedding_snapshots_survive_a_resumed_fit(tmp_path):
     assert sorted(first) == [5]
     resumed = run(20, resume=True)  # a new process: new model and hook, state from the checkpoint
     assert sorted(resumed) == [5, 15] and torch.equal(resumed[5], first[5])
+
+
+def test_the_karate_activation_is_a_setting():
+    """Exercise 3 asks for the GCN with ReLU: the study takes the activation, the Config carries it."""
+    club = karate_club()
+    relu = week09_graphs.karate_gcn_study(club, activation="relu", hidden=16, epochs=30, seeds=1)
+    tanh = week09_graphs.karate_gcn_study(club, activation="tanh", hidden=16, epochs=30, seeds=1)
+    assert relu.snapshots[30].min() >= 0 and tanh.snapshots[30].min() < 0  # ReLU embeddings are never negative
+    assert lab.make_config("graphs", ["--karate_activation=relu"]).karate_activation == "relu"
+    with pytest.raises(ValueError, match="relu"):
+        week09_graphs.karate_gcn_study(club, activation="swishy", epochs=1, seeds=1)
+
+
+def test_the_claims_the_notebook_states_hold(quick):
+    """Sentences of notebooks/week09_graphs.ipynb that state results (the deterministic ones hold in every mode)."""
+    top = {r["measure"]: r["top_5_members"].split() for r in quick.tables["top_members"]}
+    assert top["closeness"][:3] == ["0", "2", "33"]  # "closeness ranks 0, 2, 33"
+    spectral = {r["partition"]: r for r in quick.tables["spectral_split"]}
+    assert spectral["normalized (L_rw), unweighted"]["wrong_side"] == "2 8"  # "the two wrong: 2 and 8"
+    assert spectral["normalized (L_rw), weighted"]["wrong_side"] == "8"  # "with weights member 2 is right too"
+    assert quick.metrics["modularity_spectral_split"] > quick.metrics["modularity_real_split"]
+    assert all("8" in r["wrong_members"].split() for r in quick.tables["karate_gcn"])  # "member 8 is wrong"
+
+
+def test_each_training_run_checkpoints_into_its_own_named_folder(tmp_path):
+    result = week09_graphs.run(week09_graphs.Config(quick=True, seeds=1, sbm_block_size=40, sbm_epochs=5,
+                                                    karate_epochs=5), out=tmp_path)
+    folders = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert folders == ["karate-gcn-seed0", "sbm-gcn-seed0", "sbm-mlp-seed0"]
+    again = week09_graphs.run(week09_graphs.Config(quick=True, seeds=1, sbm_block_size=40, sbm_epochs=5,
+                                                   karate_epochs=5), out=tmp_path)  # resumes the finished runs
+    assert again.tables["sbm"] == result.tables["sbm"] and again.tables["karate_gcn"] == result.tables["karate_gcn"]
+    assert set(result.captions) >= set(result.figures)
+
+
+def test_node_labels_fit_inside_their_nodes(quick):
+    """Every id drawn inside a node is narrower than the node's marker; ids of nodes too small sit beside them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = quick.figures["karate_importance"]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    inside = beside = 0
+    for ax in fig.axes:
+        nodes = ax.collections[1]  # 0: the edges, 1: the node markers
+        diameters = (nodes.get_sizes() ** 0.5) * fig.dpi / 72  # marker area in points^2 -> diameter in pixels
+        for text in ax.texts:
+            if not text.get_text().isdigit():
+                continue
+            width = text.get_window_extent(renderer).width
+            member = int(text.get_text())
+            if type(text).__name__ == "Annotation":
+                beside += 1
+            else:
+                inside += 1
+                assert width <= diameters[member], (ax.get_title(), member, width, diameters[member])
+    assert inside + beside == 4 * 34 and inside > 3 * 34
+
+
+@pytest.mark.slow
+def test_the_trained_claims_hold_in_full_mode():
+    """Full-mode settings: every seed misplaces member 8 only, and the GCN beats the MLP and spectral clustering."""
+    from esc_course.config import settings
+
+    cfg = settings(week09_graphs, quick=False)
+    gcn = week09_graphs.karate_gcn_study(karate_club(), hidden=cfg.karate_hidden, epochs=cfg.karate_epochs,
+                                         seeds=cfg.seeds, seed=cfg.seed)
+    assert gcn.wrong_counts() == {8: cfg.seeds}
+    sbm = week09_graphs.sbm_study(week09_graphs.sbm_data(seeds=range(cfg.seed, cfg.seed + cfg.seeds)),
+                                  epochs=cfg.sbm_epochs)
+    gcn_mean = sbm.summary("gcn_accuracy")[0]
+    assert gcn_mean > sbm.summary("mlp_accuracy")[0] + 0.15 and gcn_mean > sbm.summary("spectral_agreement")[0]

@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from esc_course.exercises import bundle as exercise_bundle
+
 BUNDLE_FORMAT = "esc-course-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -29,7 +31,7 @@ GROUP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # Where each kind of file lives in a bundle: folder, suffix. A file name is a slug too.
 FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 KINDS = {"results": ("", ".json"), "figure": ("figures/", ".png"), "notebook": ("notebook/", ".ipynb"),
-         "weights": ("weights/", ".safetensors")}
+         "weights": ("weights/", ".safetensors"), **exercise_bundle.KINDS}
 MAX_MEMBER_NAME = 100  # characters in one member's name
 
 
@@ -70,7 +72,7 @@ def manifest_problems(manifest: Any) -> list[str]:
     if not isinstance(manifest, dict):
         return [f"the manifest is a JSON {type(manifest).__name__}, not an object"]
     problems = [f"missing key {k!r}" for k in _TOP if k not in manifest]
-    problems += [f"unknown key {k!r}" for k in manifest if k not in _TOP]
+    problems += [f"unknown key {k!r}" for k in manifest if k not in _TOP and k != "exercises"]  # exercises: optional
     for key, tp in _TOP.items():
         if key in manifest and (not isinstance(manifest[key], tp) or isinstance(manifest[key], bool) and tp is int):
             problems.append(f"{key!r} is {type(manifest[key]).__name__}, expected {_type_names(tp)}")
@@ -90,6 +92,8 @@ def manifest_problems(manifest: Any) -> list[str]:
     problems += _created_problems(manifest["created"])
     problems += _metric_problems(manifest["metric"], manifest["metrics"])
     problems += _files_problems(manifest["files"])
+    if "exercises" in manifest:
+        problems += exercise_bundle.entry_problems(manifest["exercises"])
     return problems
 
 

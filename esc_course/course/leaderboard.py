@@ -19,6 +19,7 @@ from pathlib import Path
 
 from esc_course.course.bundle import WEIGHTS, finite_number
 from esc_course.course.verify import BundleError, Limits, read_member, verify_bundle
+from esc_course.exercises.bundle import summary_text as exercise_summary
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Entry:
     measured: float | None = None  # the metric measured from the weights (reevaluate)
     rank: int | None = None
     reason: str = ""  # why it is not ranked
+    exercises: str = ""  # "exercises passed: 18/27" (self-reported), "" without exercises
 
     @property
     def value(self) -> float | None:
@@ -78,6 +80,7 @@ def collect(folder: Path | str, lab: str | None = None, metric: str | None = Non
             result.rejected.append(entry)
         elif only is None or entry.lab == only:
             entry.created = datetime.fromisoformat(manifest["created"])
+            entry.exercises = exercise_summary(manifest.get("exercises"))
             entries.append((entry, report))
     for entry in _supersede([e for e, _ in entries]):
         result.rejected.append(entry)
@@ -177,6 +180,8 @@ def rows(board: Board, lb: Leaderboard) -> list[dict]:
             row.update({"claimed": e.claimed, "measured": e.measured, "check": check_of(e, lb)})
         else:
             row[board.metric] = e.claimed
+        if any(x.exercises for x in board.ranked):
+            row["exercises"] = e.exercises.removeprefix("exercises passed: ") or "-"
         row.update({"submitted": e.created.isoformat() if e.created else "", "bundle": e.bundle.name})
         out.append(row)
     return out

@@ -10,6 +10,8 @@ Layout of a bundle (nothing else is allowed in one; ``esc_course.course.verify``
     figures/<name>.png          the run's figures
     notebook/<name>.ipynb       the group's notebook (optional)
     weights/model.safetensors   the headline model's weights (optional; safetensors only, never a pickle)
+    exercises/exercises.py      the student's exercise code and exercises/results.json, its self-reported checks
+                                (optional; esc_course.exercises.bundle)
 
 A run that is missing or failed (``error.txt``, no results.json, no headline metric) is refused with the reason.
 """
@@ -17,6 +19,7 @@ A run that is missing or failed (``error.txt``, no results.json, no headline met
 from __future__ import annotations
 
 import json
+import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +38,7 @@ from esc_course.course.bundle import (
     manifest_problems,
     sha256_file,
 )
+from esc_course.exercises import bundle as exercise_bundle
 
 
 class SubmitError(ValueError):
@@ -146,7 +150,7 @@ def _check_weights(path: Path) -> None:
 
 
 def make_manifest(*, group: str, members: list[str], lab: str, results: dict, files: dict[str, Path],
-                  created: str | None = None) -> dict[str, Any]:
+                  created: str | None = None, exercises: dict | None = None) -> dict[str, Any]:
     """The manifest for ``files``; ``created`` is an ISO-8601 time with zone (default: now, UTC)."""
     import esc_course.lab
     from esc_course import __version__
@@ -174,6 +178,8 @@ def make_manifest(*, group: str, members: list[str], lab: str, results: dict, fi
         "files": {name: {"kind": kind_of(name), "size": path.stat().st_size, "sha256": sha256_file(path)}
                   for name, path in sorted(files.items())},
     }
+    if exercises is not None:
+        manifest["exercises"] = exercises
     problems = manifest_problems(manifest)
     if problems:
         raise SubmitError("cannot build a valid manifest: " + "; ".join(problems))
@@ -198,11 +204,13 @@ def bundle_name(lab: str, group: str) -> str:
 
 def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Path | str | None = None,
                  notebook: Path | str | None = None, weights: Path | str | None = None,
-                 out_dir: Path | str = ".", created: str | None = None) -> Path:
+                 out_dir: Path | str = ".", created: str | None = None,
+                 exercises: Path | str | None = None) -> Path:
     """Check the run, write ``out_dir/<weekNN_lab>-<group>.zip`` atomically and return its path.
 
     Raises SubmitError (naming the argument and what is valid) when the group name, the members, the run, the
-    notebook or the weights are not acceptable. A bundle of the same group and week is replaced.
+    notebook or the weights are not acceptable. A bundle of the same group and week is replaced. ``exercises``
+    (a .py file or notebook) adds the student's exercise code and its check results (this runs that code).
     """
     if not isinstance(group, str) or not GROUP_PATTERN.match(group):
         raise SubmitError(f"--group {group!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or "
@@ -211,9 +219,18 @@ def build_bundle(*, group: str, members: list[str] | str, lab: str, run_dir: Pat
     run_dir = Path(run_dir) if run_dir is not None else find_run(lab)
     results = check_run(run_dir, lab)
     files = collect_files(run_dir, results, notebook, weights)
-    manifest = make_manifest(group=group, members=members, lab=lab, results=results, files=files, created=created)
-    out = Path(out_dir) / bundle_name(lab, group)
-    _write_zip(out, manifest, files)
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = None
+        if exercises is not None:
+            try:
+                extra, entry = exercise_bundle.prepare(exercises, tmp)
+            except (FileNotFoundError, ValueError) as err:
+                raise SubmitError(f"--exercises {exercises}: {err}") from None
+            files.update(extra)
+        manifest = make_manifest(group=group, members=members, lab=lab, results=results, files=files,
+                                 created=created, exercises=entry)
+        out = Path(out_dir) / bundle_name(lab, group)
+        _write_zip(out, manifest, files)
     return out
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from esc_course.course.bundle import MANIFEST, RESULTS, kind_of, manifest_problems
+from esc_course.exercises.bundle import summary_text as exercise_summary
 
 CHECKS = ("archive", "members", "paths", "links", "duplicates", "declared_size", "actual_size", "pickle",
           "file_types", "manifest", "checksums", "results")
@@ -110,7 +111,8 @@ class Report:
         width = max(len(c.name) for c in self.checks)
         lines = [f"{self.path}"] + [f"  {c.verdict}  {c.name:<{width}}  {c.detail}" for c in self.checks]
         verdict = "VALID" if self.ok else f"REJECTED ({', '.join(c.name for c in self.failed)})"
-        return "\n".join(lines + [f"  verdict: {verdict}"])
+        exercises = exercise_summary((self.manifest or {}).get("exercises"))  # self-reported, never re-run
+        return "\n".join(lines + ([f"  {exercises} (self-reported)"] if exercises else []) + [f"  verdict: {verdict}"])
 
 
 @dataclass

@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from esc_course.seed import derived_generator
+
 
 class TensorLoader:
     """Iterate over ``(x[idx], y[idx])`` batches of tensors kept on ``device``.
@@ -17,9 +19,12 @@ class TensorLoader:
     Args:
         x, y: tensors with the same first dimension (N samples).
         batch_size: samples per batch; the last batch is smaller unless ``drop_last``.
-        shuffle: a new random order every epoch (from ``generator``, else from torch's global RNG).
+        shuffle: a new random order every epoch, drawn from ``self.generator``.
         device: where the tensors live; moved there once, here.
-        generator: a ``torch.Generator`` (CPU) for a reproducible order independent of other random draws.
+        generator: a ``torch.Generator`` (CPU) for a reproducible order independent of other random draws. Without
+            one, a shuffling loader created after ``seed_everything(seed)`` gets its own generator derived from that
+            seed (``esc_course.seed.derived_generator``: the same order in two runs that seed alike, however many
+            other random numbers they drew); before any ``seed_everything`` it uses torch's global generator.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64, shuffle: bool = True,
@@ -42,6 +47,10 @@ class TensorLoader:
         self.y = y.to(device)
         self.batch_size = batch_size
         self.shuffle = shuffle
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        if generator is None and shuffle:
+            generator = derived_generator()
         self.generator = generator
         self.drop_last = drop_last
         self.device = device

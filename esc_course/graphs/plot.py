@@ -60,12 +60,44 @@ def draw_graph(ax, adj: torch.Tensor, pos: torch.Tensor, *, sizes=None, colors=N
         ax.scatter(pos[mask, 0].tolist(), pos[mask, 1].tolist(), s=(sizes[mask] * 2.2 + 60).tolist(), facecolors="none",
                    edgecolors="black", linewidths=1.6, zorder=3)
     if labels:
-        for i in range(n):
-            ax.text(float(pos[i, 0]), float(pos[i, 1]), str(i), fontsize=7 if n > 10 else 9, ha="center",
-                    va="center", zorder=5)
+        draw_labels(ax, pos, sizes, largest_font=7.0 if n > 10 else 9.0)
     ax.set(title=title, xticks=[], yticks=[])
     ax.set_aspect("equal")
     ax.margins(0.08)
+
+
+def label_font(size: float, text: str, largest: float = 9.0) -> float:
+    """The font size (points) at which ``text`` fits inside a marker of area ``size`` (points^2); a digit is about
+    0.62 of the font size wide, and the label may take 85 % of the marker's diameter."""
+    return min(largest, 0.85 * size ** 0.5 / (0.62 * max(1, len(text))))
+
+
+def draw_labels(ax, pos: torch.Tensor, sizes: torch.Tensor, largest_font: float = 9.0, smallest_font: float = 5.5):
+    """Node ids inside their markers, shrunk to fit; a marker too small for a readable label gets it beside it.
+    A thin white outline keeps black text readable on any fill colour."""
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=1.8, foreground="white")]
+    for i, (x, y) in enumerate(pos.tolist()):
+        text, size = str(i), float(sizes[i])
+        font = label_font(size, text, largest_font)
+        if font >= smallest_font:
+            ax.text(x, y, text, fontsize=font, ha="center", va="center", zorder=5, path_effects=halo)
+        else:  # beside the marker: offset by its radius (points), up and to the right
+            ax.annotate(text, (x, y), xytext=(size ** 0.5 / 2 + 1, size ** 0.5 / 2 + 1), textcoords="offset points",
+                        fontsize=smallest_font + 0.5, ha="left", va="bottom", zorder=5, path_effects=halo)
+
+
+def group_legend(ax, names: Sequence[str], cmap: str = "coolwarm", **kwargs) -> None:
+    """A colour key for nodes coloured by a 0/1 group id through ``cmap`` (vmin=0, vmax=1)."""
+    import matplotlib
+    from matplotlib.lines import Line2D
+
+    colours = matplotlib.colormaps[cmap]
+    span = max(1, len(names) - 1)
+    handles = [Line2D([], [], marker="o", ls="", markersize=8, markerfacecolor=colours(i / span),
+                      markeredgecolor="0.2", label=name) for i, name in enumerate(names)]
+    ax.legend(handles=handles, fontsize=8, **kwargs)
 
 
 def graph_kinds_figure(graphs: Mapping[str, torch.Tensor], positions: Mapping[str, torch.Tensor]):
@@ -78,23 +110,26 @@ def graph_kinds_figure(graphs: Mapping[str, torch.Tensor], positions: Mapping[st
         draw_graph(axes[i], adj, positions[name], edge_labels=name == "weighted", title=f"{name} graph")
         ax = axes[cols + i]
         ax.imshow(adj.cpu().numpy(), cmap="Blues", vmin=0)
+        top = float(adj.max())
         for (u, v), w in zip(*[t.tolist() for t in edge_list(adj, directed=True)]):
-            ax.text(v, u, f"{w:g}", ha="center", va="center", fontsize=8)
+            ax.text(v, u, f"{w:g}", ha="center", va="center", fontsize=9, color="white" if w > 0.5 * top else "black")
         ax.set(title=f"adjacency A ({'not ' if not is_symmetric(adj) else ''}symmetric)", xlabel="to v",
                ylabel="from u", xticks=range(len(adj)), yticks=range(len(adj)))
     return fig
 
 
-def importance_figure(adj: torch.Tensor, pos: torch.Tensor, measures: Mapping[str, torch.Tensor], groups):
-    """One panel per importance measure: node size by the measure, colour by group."""
+def importance_figure(adj: torch.Tensor, pos: torch.Tensor, measures: Mapping[str, torch.Tensor], groups,
+                      names: Sequence[str] = ("group 0", "group 1")):
+    """One panel per importance measure: node size by the measure, colour by group (keyed by ``names``)."""
     from esc_course.viz import new_figure
 
     cols = min(2, len(measures))
     fig, axes = new_figure(cols, -(-len(measures) // cols), size=(4.6, 4.4))
     for ax, (name, values) in zip(axes, measures.items()):
         top = int(torch.as_tensor(values).argmax())
-        draw_graph(ax, adj, pos, sizes=node_sizes(values), colors=groups, vmin=0, vmax=1,
-                   title=f"{name} (largest: member {top})")
+        draw_graph(ax, adj, pos, sizes=node_sizes(values, smallest=90.0, largest=700.0), colors=groups, vmin=0,
+                   vmax=1, title=f"{name}: size = score (largest: member {top})")
+        group_legend(ax, names, loc="lower left", title="club", title_fontsize=8)
     for ax in axes[len(measures):]:
         ax.set_visible(False)
     return fig
@@ -125,6 +160,8 @@ def spectral_figure(adj: torch.Tensor, pos: torch.Tensor, fiedler: torch.Tensor,
     wrong = matched != t
     draw_graph(axes[2], adj, pos, colors=matched, vmin=0, vmax=1, ring=wrong,
                title=f"spectral split ({int(wrong.sum())} circled on the wrong side)")
+    group_legend(axes[2], [f"{name}'s side" for name in names], loc="lower left", title="split",
+                 title_fontsize=8)
     return fig
 
 
@@ -141,8 +178,10 @@ def embedding_figure(snapshots: Mapping[int, torch.Tensor], labels: torch.Tensor
             ax.scatter(e[y == c, 0].tolist(), e[y == c, 1].tolist(), s=22, c=f"C{3 * c}", label=name, edgecolors="0.2", linewidths=0.4)
         ax.scatter(e[labelled, 0].tolist(), e[labelled, 1].tolist(), s=140, facecolors="none", edgecolors="k", linewidths=1.5,
                    label="labelled")
-        ax.set(title=f"epoch {epoch}", xticks=[], yticks=[])
-    axes[0].legend(fontsize=7, loc="best")
+        ax.set(title=f"epoch {epoch}", xlabel="embedding h_1", ylabel="embedding h_2")
+        ax.tick_params(labelsize=7)
+    handles, texts = axes[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncols=len(texts), fontsize=8)
     return fig
 
 

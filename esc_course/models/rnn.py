@@ -144,17 +144,19 @@ class CharLM(nn.Module):
     over a TBPTTLoader. Switching mode (``model.train()``/``model.eval()``, which ``fit`` and ``evaluate`` do
     at the start of every pass) or a new batch size starts from zeros again; ``reset_state()`` does it by hand.
 
-    ``vocab`` is the CharVocab (esc_course.data.text) that ``sample`` uses to turn text into ids and back.
+    ``vocab`` is the CharVocab (esc_course.data.text) that ``sample`` uses to turn text into ids and back, or the
+    number of token ids for a model of other tokens (then ``sample`` is not available).
     """
 
     def __init__(self, vocab, *, embed_dim: int = 64, hidden_size: int = 256, num_layers: int = 1,
                  cell: str = "lstm", dropout: float = 0.0, carry_state: bool = False):
         super().__init__()
-        self.vocab = vocab
-        self.embed = nn.Embedding(len(vocab), embed_dim)
+        self.vocab = None if isinstance(vocab, int) else vocab
+        size = vocab if isinstance(vocab, int) else len(vocab)
+        self.embed = nn.Embedding(size, embed_dim)
         self.rnn = recurrent_layer(cell, embed_dim, hidden_size, num_layers=num_layers, dropout=dropout)
         self.drop = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size, len(vocab))
+        self.head = nn.Linear(hidden_size, size)
         self.carry_state = carry_state
         self._state = None
 
@@ -191,6 +193,8 @@ class CharLM(nn.Module):
         Each next character is drawn from softmax(logits / temperature): below 1 sharper (safer, more
         repetitive), above 1 flatter (more varied, more mistakes); 0 takes the most likely character.
         """
+        if self.vocab is None:
+            raise ValueError("this CharLM was built from a number of token ids, not a CharVocab: it cannot sample text")
         if not prompt:
             raise ValueError("prompt must hold at least one character to start from")
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:

@@ -141,23 +141,6 @@ def pretrained_state(name: str, weights: str = "DEFAULT", *, download: bool = Tr
         raise unavailable(f"could not be downloaded ({type(err).__name__}: {err})") from err
 
 
-def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str = "the state dict") -> nn.Module:
-    """Load ``state`` into ``model``; a head of another size is resized to the file's first, so it loads exactly."""
-    head = head_name(model)
-    key = f"{head}.weight"
-    if key in state and state[key].shape != get_head(model).weight.shape:
-        if state[key].shape[1] != get_head(model).in_features:
-            raise ValueError(f"{origin} does not fit this model: {key} has shape {tuple(state[key].shape)}, "
-                             f"the model's head takes {get_head(model).in_features} features")
-        replace_head(model, state[key].shape[0])
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]  # a counter, not a weight
-    if missing or unexpected:
-        raise ValueError(f"{origin} does not fit this model: missing keys {missing[:5]}, "
-                         f"unexpected keys {unexpected[:5]}")
-    return model
-
-
 def backbone(name: str, weights: str | Path | None = "DEFAULT", *, num_classes: int | None = None,
              download: bool = True, **kwargs) -> nn.Module:
     """Build a backbone by name, load its weights, and give it a head of ``num_classes`` outputs.
@@ -177,12 +160,13 @@ def backbone(name: str, weights: str | Path | None = "DEFAULT", *, num_classes: 
         weights_enum(name, weights)  # a bad name fails here, before anything is built or downloaded
     model = BACKBONES[name](**kwargs)
     if weights is not None:
-        if is_weights_file(weights):
-            from esc_course.checkpoint import read_weights
+        from esc_course.checkpoint import load_model_state, read_weights
 
-            load_state(model, read_weights(weights), origin=f"weights file {weights}")
+        if is_weights_file(weights):
+            load_model_state(model, read_weights(weights), weights, head=head_name(model))
         else:
-            load_state(model, pretrained_state(name, weights, download=download), origin=f"{name} {weights}")
+            load_model_state(model, pretrained_state(name, weights, download=download), f"{name} {weights}",
+                             head=head_name(model))
     if num_classes is not None:
         replace_head(model, num_classes)
     return model

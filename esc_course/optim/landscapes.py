@@ -147,8 +147,10 @@ def _grid(land: Landscape, steps: int = 150):
     return gx, gy, land(gx, gy)
 
 
-def draw(ax, land: str | Landscape, paths: Mapping[str, torch.Tensor], title: str | None = None) -> None:
-    """Contours of a landscape, its minimum as a star, and each path as a line with dots, on ``ax``."""
+def draw(ax, land: str | Landscape, paths: Mapping[str, torch.Tensor], title: str | None = None,
+         legend: bool = True) -> None:
+    """Contours of a landscape, its minimum as a star, and each path as a line with dots, on ``ax``; with
+    ``legend``, a legend of the paths beside the axes (so it covers none of them)."""
     import numpy as np
 
     land = get_landscape(land)
@@ -167,19 +169,26 @@ def draw(ax, land: str | Landscape, paths: Mapping[str, torch.Tensor], title: st
         ax.plot(p[:, 0], p[:, 1], marker=".", markersize=3, linewidth=1.2, label=name)
     ax.plot(*land.start, marker="o", color="k", markersize=5, linestyle="none")
     ax.set(xlim=land.xlim, ylim=land.ylim, xlabel="x", ylabel="y", title=title or f"{land.name}: {land.formula}")
-    if paths:
-        ax.legend(fontsize=7, loc="best")
+    if paths and legend:
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 def landscapes_figure(paths: Mapping[str, Mapping[str, torch.Tensor]], ncols: int = 3):
-    """One contour panel per landscape: ``paths`` maps landscape name -> {label: path}."""
+    """One contour panel per landscape: ``paths`` maps landscape name -> {label: path}. The optimizers share one
+    legend, in the empty last panel when there is one, else below the panels, so that no legend covers a path."""
     from esc_course.viz import new_figure
 
     n = len(paths)
     cols = min(ncols, n)
     fig, axes = new_figure(cols, -(-n // cols), size=(4.4, 3.8))
     for ax, (name, runs) in zip(axes, paths.items()):
-        draw(ax, name, runs)
+        draw(ax, name, runs, legend=False)
     for ax in axes[n:]:
-        ax.set_visible(False)
+        ax.set_axis_off()
+    handles, labels = axes[0].get_legend_handles_labels() if n else ([], [])
+    if handles:
+        if len(axes) > n:
+            axes[n].legend(handles, labels, loc="center", fontsize=10, title="optimizer", frameon=False)
+        else:
+            fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), fontsize=9)
     return fig
