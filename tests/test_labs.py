@@ -44,3 +44,23 @@ def test_config_fields_are_documented_and_typed(name):
     fields = {f.name for f in dataclasses.fields(module.Config)}
     assert {"seed", "device", "quick"} <= fields
     assert isinstance(module.QUICK, dict) and set(module.QUICK) <= fields
+
+
+def test_run_one_validates_every_setting_before_it_writes(tmp_path):
+    """A bad override or a refused resume raises from the runner and leaves ``out`` as it was (nothing created);
+    a run records its settings for --resume, and a finished run leaves no checkpoints folder."""
+    from esc_course.config import ConfigError
+
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match="--epochz"):
+        lab.run_one("xor", ["--epochz=3"], quick=True, out=out)
+    assert not out.exists()
+    (out / lab.CHECKPOINTS).mkdir(parents=True)
+    (out / lab.CHECKPOINTS / lab.RUN_SETTINGS).write_text(json.dumps({"lab": "xor", "argv": [], "quick": True,
+                                                                      "config": {"epochs": 1}}))
+    with pytest.raises(FileExistsError, match="--resume"):
+        lab.run_one("xor", [], quick=True, out=out)
+    with pytest.raises(ValueError, match="epochs: 1 then"):
+        lab.run_one("xor", [], quick=True, out=out, resume=True)
+    assert sorted(p.name for p in out.rglob("*")) == [lab.CHECKPOINTS, lab.RUN_SETTINGS]
+    assert lab.resume_settings(out) == ([], True)
