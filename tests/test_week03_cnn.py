@@ -2,6 +2,7 @@
 studies are callable one by one, and the claims the notebook states hold."""
 
 import pytest
+import torch
 
 import labs.week03_cnn as lab
 from esc_course.data.real import DataNotFoundError
@@ -124,3 +125,21 @@ def test_quick_run_with_out_writes_captions_and_checkpoints(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert set(result.figures) <= set(saved["captions"])
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["train-vgg"]
+
+
+def test_pooling_makes_the_features_less_sensitive_to_a_shift(quick):
+    rows = quick.tables["invariance"]
+    assert [r["shift"] for r in rows] == [1, 2, 3]
+    for r in rows:  # each pooling stage changes less than the stage before it, at every shift
+        assert r["conv_change"] > r["max_pooled_change"] > r["global_pooled_change"], r
+    assert rows[0]["agreement"] > rows[-1]["agreement"]      # 3 pixels of an 8-pixel digit: the class changes
+    assert rows[0]["output_change"] < rows[0]["conv_change"]  # after 1 pixel the output moves least
+    m = quick.metrics
+    assert m["shift1_conv_change"] == rows[0]["conv_change"] and 0 <= m["shift3_agreement"] <= 1
+
+
+def test_shift_images_moves_right_and_rejects_bad_shifts():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert lab.shift_images(x, 1)[0, 0, 0].tolist() == [0.0, 0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="pixels=4"):
+        lab.shift_images(x, 4)
