@@ -235,17 +235,23 @@ class InvarianceResult:
 def invariance_study(model: nn.Module, x: torch.Tensor, *, shifts: tuple[int, ...] = (1, 2, 3)) -> InvarianceResult:
     """How much ``model``'s representations of images ``x`` (N, C, H, W) change when the images move ``shifts``
     pixels to the right. Stages: ``conv`` (the input of the first max pool: conv features, equivariant, so they
-    move with the image), ``max_pooled`` (its output), ``global_pooled`` (the global average pool's output, what
-    the classifier sees) and ``output`` (softmax probabilities). Change: mean over images of
+    move with the image), ``max_pooled`` (its output; LeNet-5's first pool averages), ``global_pooled`` (the
+    global average pool's output, what the classifier sees; without one, the last Linear layer's input) and ``output`` (softmax probabilities). Change: mean over images of
     ||f(shifted) - f(x)|| / ||f(x)|| (a ratio, no unit); ``agreement``: share of images whose predicted class
     stays the same."""
     if not shifts:
         raise ValueError("shifts=(): give one or more shifts in pixels")
     seen: dict[str, torch.Tensor] = {}
-    first_pool = next(m for m in model.modules() if isinstance(m, nn.MaxPool2d))
-    global_pool = next(m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d))
-    hooks = [first_pool.register_forward_hook(lambda m, i, o: seen.update(conv=i[0], max_pooled=o)),
-             global_pool.register_forward_hook(lambda m, i, o: seen.update(global_pooled=o))]
+    pools = [m for m in model.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+    global_pool = next((m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
+    last_linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+    if not pools or (global_pool is None and not last_linear):
+        raise ValueError(f"model={type(model).__name__}: needs a pooling layer and a global pool or a Linear head")
+    hooks = [pools[0].register_forward_hook(lambda m, i, o: seen.update(conv=i[0], max_pooled=o))]
+    if global_pool is not None:
+        hooks.append(global_pool.register_forward_hook(lambda m, i, o: seen.update(global_pooled=o)))
+    else:  # LeNet-5: no global pool; what its classifier's last layer sees
+        hooks.append(last_linear[0].register_forward_hook(lambda m, i, o: seen.update(global_pooled=i[0])))
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
