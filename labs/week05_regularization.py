@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from esc_course.config import quick_variant
+from esc_course.data.augment import preset
 from esc_course.data.split import split_indices
 from esc_course.data.vision import DataSplits, loaders
 from esc_course.device import get_device
@@ -58,6 +59,7 @@ class Config:
     patience: int = 10              # early stopping: epochs without a better validation loss
     l1: float = 1e-3                # lambda of the L1 and elastic-net penalties (sum |W|, sum W^2 + |W|)
     seeds: int = 5                  # seeds per method in the comparison (mean and spread)
+    test_passes: int = 20           # predictions averaged by test-time augmentation and Monte-Carlo dropout
     seed: int = 0
     device: str = "auto"
     quick: bool = False             # small, fast variant for CPU CI and weak laptops
@@ -263,10 +265,11 @@ class SmallRun:
     best_epoch: int           # early stopping's restored epoch (= epochs without early stopping)
     near_zero_weights: float  # share of weights with |w| < 1e-3
     history: dict = field(repr=False)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # the trained model itself
 
     def row(self) -> dict:
-        """The run's numbers without its history, for a table."""
-        return {k: v for k, v in asdict(self).items() if k != "history"}
+        """The run's numbers without its history and model, for a table."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("history", "model")}
 
     def last(self, key: str) -> float:
         """The last epoch's value of a history column."""
@@ -314,7 +317,8 @@ def train_small(data: SmallDigits, *, seed: int = Config.seed, hidden: tuple[int
                     test_loss=te["loss"], gap_accuracy=tr["accuracy"] - te["accuracy"],
                     gap_loss=te["loss"] - tr["loss"], epochs=len(history),
                     best_epoch=stopper.best_epoch if stopper else len(history),
-                    near_zero_weights=float((weights.abs() < 1e-3).float().mean()), history=history.to_dict())
+                    near_zero_weights=float((weights.abs() < 1e-3).float().mean()), history=history.to_dict(),
+                    model=model)
 
 
 class Runs:
@@ -504,6 +508,76 @@ def equivalence_study(data: SmallDigits, *, weight_decay: float, epochs: int = 3
     return EquivalenceResult(rows)
 
 
+# ---- noise in training, averaging at test -------------------------------------------------------------------
+
+@dataclass
+class TestTimeResult:
+    rows: list[dict]          # per seed: accuracies (fractions) of each way of predicting the test split
+    summary: dict[str, float]  # mean over seeds of each accuracy column
+    passes: int
+
+
+def test_time_study(data: SmallDigits, *, dropout: float = Config.dropout, passes: int = Config.test_passes,
+                    augment: str = Config.augment, seeds: int = Config.seeds, seed: int = Config.seed,
+                    epochs: int = Config.epochs, lr: float = Config.lr, hidden: tuple[int, ...] = Config.hidden,
+                    checkpoint_dir: Path | None = None, runs: Runs | None = None) -> TestTimeResult:
+    """The MLP trained with dropout and augmentation, predicting the test split (accuracy as a fraction) by:
+    one deterministic pass (eval mode), test-time augmentation (the mean softmax over the clean image and
+    ``passes - 1`` augmented copies), Monte-Carlo dropout (the mean softmax over ``passes`` passes with dropout on),
+    and, for reference, one augmented pass and one pass with dropout on; ``seeds`` seeds."""
+    if passes < 2:
+        raise ValueError(f"passes must be >= 2 (an average needs two predictions), got {passes!r}")
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
+    test, mean, std = data.clean.test, data.clean.mean, data.clean.std
+    xs, ys = zip(*[(x.to(data.device), y.to(data.device)) for x, y in test])
+    x, y = torch.cat(xs), torch.cat(ys)
+    rows = []
+    for s in range(seed, seed + seeds):
+        model = runs(s, dropout=dropout, augment=True).model
+        aug = preset(augment, seed=s)
+        m, sd = (t.to(data.device) for t in (mean, std))
+
+        def augmented(x):
+            return (aug(x * sd + m) - m) / sd  # augment the images, not their standardised values
+
+        with torch.no_grad():
+            model.eval()
+            single = F.softmax(model(x), dim=1)
+            tta = [single] + [F.softmax(model(augmented(x)), dim=1) for _ in range(passes - 1)]
+            model.train()  # dropout on: each pass samples a new mask
+            torch.manual_seed(s)
+            mc = [F.softmax(model(x), dim=1) for _ in range(passes)]
+            model.eval()
+        def acc(p):
+            return float((p.argmax(1) == y).float().mean())
+        rows.append({"seed": s, "single_pass_accuracy": acc(single), "tta_accuracy": acc(torch.stack(tta).mean(0)),
+                     "mc_dropout_accuracy": acc(torch.stack(mc).mean(0)), "one_augmented_pass_accuracy": acc(tta[1]),
+                     "one_dropout_pass_accuracy": acc(mc[0]),
+                     "mc_agrees_with_single": float((torch.stack(mc).mean(0).argmax(1) == single.argmax(1))
+                                                    .float().mean())})
+    summary = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    return TestTimeResult(rows, summary, passes)
+
+
+def test_time_figure(result: TestTimeResult):
+    """Mean test accuracy (over seeds) of each way of predicting, with each seed as a dot."""
+    from esc_course.viz import new_figure
+
+    keys = ["single_pass_accuracy", "one_augmented_pass_accuracy", "tta_accuracy", "one_dropout_pass_accuracy",
+            "mc_dropout_accuracy"]
+    labels = ["single\n(eval)", "1 augmented", f"TTA\n({result.passes})", "1 dropout", f"MC dropout\n({result.passes})"]
+    fig, (ax,) = new_figure(size=(6.4, 3.6))
+    ax.bar(range(len(keys)), [result.summary[k] for k in keys], color=["gray", "tab:orange", "tab:orange",
+                                                                        "tab:blue", "tab:blue"], alpha=0.7)
+    for i, k in enumerate(keys):
+        ax.plot([i] * len(result.rows), [r[k] for r in result.rows], "k.", markersize=6)
+    lo = min(r[k] for r in result.rows for k in keys)
+    ax.set_xticks(range(len(keys)), labels, fontsize=8)
+    ax.set(ylabel="test accuracy", ylim=(max(0.0, lo - 0.05), 1.0), title="averaging predictions at test time")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 # ---- the lab ------------------------------------------------------------------------------------------------
 
 def run(cfg: Config, out: Path | None = None) -> LabResult:
@@ -528,6 +602,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     penalties = penalty_study(data, weight_decay=sweep.proper, l1=cfg.l1, seed=cfg.seed, runs=runs, **training)
     decay = decay_study(data, seed=cfg.seed, runs=runs, **training)
     equivalence = equivalence_study(data, weight_decay=sweep.proper, lr=cfg.lr, hidden=cfg.hidden, seed=cfg.seed)
+    test_time = test_time_study(data, dropout=cfg.dropout, passes=cfg.test_passes, augment=cfg.augment,
+                                seeds=cfg.seeds, seed=cfg.seed, runs=runs, **training)
 
     best, none = comp.best, comp.method("none")
     metrics = {
@@ -541,6 +617,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "poly_best_test_degree": capacity.best_degree,
         "poly_chosen_degree_622": chosen.rows[0]["chosen_degree"],
         "poly_proper_lambda": lambdas.proper,
+        **{k: test_time.summary[k] for k in ("tta_accuracy", "mc_dropout_accuracy", "single_pass_accuracy",
+                                             "one_augmented_pass_accuracy", "one_dropout_pass_accuracy")},
     }
     result = LabResult(
         lab="regularization", config=asdict(cfg), metrics=metrics,
@@ -549,11 +627,16 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         tables={"comparison": comp.summary, "comparison_runs": comp.runs, "more_data": [more.row],
                 "weight_decay": sweep.rows, "penalties": penalties.rows, "lr_decay": decay.rows,
                 "l2_equivalence": equivalence.rows, "poly_capacity": capacity.rows, "poly_split_choice": chosen.rows,
-                "poly_lambda": lambdas.rows},
+                "poly_lambda": lambdas.rows, "test_time": test_time.rows},
         figures={"poly_capacity": capacity_figure(capacity), "poly_fits": poly_fits_figure(capacity, lambdas),
                  "comparison": comparison_figure(comp), "comparison_curves": comparison_curves_figure(comp),
-                 "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay)},
-        captions=captions(cfg, capacity, lambdas, sweep, comp, more),
+                 "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay),
+                 "test_time": test_time_figure(test_time)},
+        captions={**captions(cfg, capacity, lambdas, sweep, comp, more),
+                  "test_time": f"Mean over {cfg.seeds} seeds: one deterministic pass "
+                               f"{test_time.summary['single_pass_accuracy']:.3f}, TTA "
+                               f"{test_time.summary['tta_accuracy']:.3f}, MC dropout "
+                               f"{test_time.summary['mc_dropout_accuracy']:.3f} ({cfg.test_passes} passes each)."},
         device=str(device),
     )
     return finish(result, out, started)
