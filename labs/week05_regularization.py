@@ -531,23 +531,21 @@ def test_time_study(data: SmallDigits, *, dropout: float = Config.dropout, passe
     test, mean, std = data.clean.test, data.clean.mean, data.clean.std
     xs, ys = zip(*[(x.to(data.device), y.to(data.device)) for x, y in test])
     x, y = torch.cat(xs), torch.cat(ys)
+    m, sd = (t.to(data.device) for t in (mean, std))
+    raw = x * sd + m  # augment the images, not their standardised values
     rows = []
     for s in range(seed, seed + seeds):
         model = runs(s, dropout=dropout, augment=True).model
         aug = preset(augment, seed=s)
-        m, sd = (t.to(data.device) for t in (mean, std))
-
-        def augmented(x):
-            return (aug(x * sd + m) - m) / sd  # augment the images, not their standardised values
-
         with torch.no_grad():
             model.eval()
             single = F.softmax(model(x), dim=1)
-            tta = [single] + [F.softmax(model(augmented(x)), dim=1) for _ in range(passes - 1)]
+            tta = [single] + [F.softmax(model((aug(raw) - m) / sd), dim=1) for _ in range(passes - 1)]
             model.train()  # dropout on: each pass samples a new mask
             torch.manual_seed(s)
             mc = [F.softmax(model(x), dim=1) for _ in range(passes)]
             model.eval()
+
         def acc(p):
             return float((p.argmax(1) == y).float().mean())
         rows.append({"seed": s, "single_pass_accuracy": acc(single), "tta_accuracy": acc(torch.stack(tta).mean(0)),
