@@ -72,6 +72,9 @@ class Config:
     wilson_test: int = 1000                   # new points to classify
     wilson_majority: float = 0.7              # probability of the majority class +1
     wilson_steps: int = 5000                  # full-batch steps at most (stops once the training loss < 1e-12)
+    snapshot_cycles: int = 5                  # cosine cycles = snapshots in the ensemble = independent models
+    snapshot_cycle_epochs: int = 6            # epochs per cycle (every way trains cycles * this many epochs)
+    snapshot_lr: float = 0.1                  # peak learning rate of each cosine cycle (SGD, momentum 0.9)
     unroll_steps: int = 30                    # random gradients fed to each optimizer to unroll its state
     newton_max_steps: int = 500               # steps at most on the ill-conditioned quadratic
     seed: int = 0
@@ -82,7 +85,7 @@ class Config:
 # hidden = 32 keeps every weight at <= 2048 numbers: above that, torch's CPU sqrt (in every adaptive optimizer's
 # step) starts a thread pool, which costs microseconds on an idle machine but tens of ms on an oversubscribed one.
 QUICK = dict(epochs=6, seeds=3, sweep_lrs=(1e-3, 1e-2, 0.1, 1.0), sweep_epochs=3, landscape_steps=100,
-             wilson_train=30, wilson_test=300)
+             wilson_train=30, wilson_test=300, snapshot_cycles=3, snapshot_cycle_epochs=2)
 
 
 # ---------------------------------------------------------------------------------------- 2-D functions
@@ -439,6 +442,109 @@ def wilson_study(*, optimizers: tuple[str, ...] = Config.optimizers, train: int 
     return WilsonResult(rows, float((yte < 0).double().mean()))
 
 
+# ------------------------------------------------------------------------- snapshot ensembles (Huang et al. 2017)
+@dataclass
+class SnapshotResult:
+    rows: list[dict]          # per seed: test accuracy (fraction) of each model or ensemble
+    summary: dict[str, float]  # mean over seeds of each accuracy column
+    cost_epochs: dict[str, int]  # training epochs each way costs
+    lr_curve: list[float]     # the cyclic learning rate per step (first seed)
+    cycles: int
+
+    @property
+    def beats_single(self) -> bool:
+        """Whether the snapshot ensemble beats one model trained for the same steps, on the mean over seeds."""
+        return self.summary["snapshot_ensemble_accuracy"] > self.summary["snapshot_single_accuracy"]
+
+
+def train_cosine(data: DigitsData, init: dict, *, seed: int, epochs: int, cycles: int, lr: float) -> list[torch.Tensor]:
+    """SGD with momentum 0.9 from ``init`` for ``epochs`` epochs, the learning rate following ``cycles`` cosine
+    cycles from ``lr`` to 0 with restarts; returns the test split's softmax at the end of each cycle."""
+    from esc_course.optim.schedules import cosine
+
+    model = build_mlp(hidden=init["0.weight"].shape[0])
+    model.load_state_dict(init)
+    model.to(data.device)
+    opt = get_optimizer("momentum", model.parameters(), lr=lr)
+    loader = data.train_loader(seed)
+    per_cycle = epochs * len(loader) // cycles
+    snapshots, step = [], 0
+    for _ in range(epochs):
+        for x, y in loader:
+            for group in opt.param_groups:
+                group["lr"] = cosine(step % per_cycle, lr0=lr, total_steps=per_cycle)
+            loss = cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % per_cycle == 0 and len(snapshots) < cycles:
+                snapshots.append(test_softmax(model, data))
+    return snapshots
+
+
+def test_softmax(model, data: DigitsData) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([torch.softmax(model(x), dim=1) for x, _ in data.test])
+
+
+def snapshot_study(data: DigitsData, *, cycles: int = Config.snapshot_cycles,
+                   cycle_epochs: int = Config.snapshot_cycle_epochs, lr: float = Config.snapshot_lr,
+                   seeds: int = Config.seeds, hidden: int = Config.hidden, seed: int = Config.seed) -> SnapshotResult:
+    """Snapshot ensembles (Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for free"): ``cycles`` cosine
+    cycles with restarts of ``cycle_epochs`` epochs each, the mean softmax of the ``cycles`` snapshots, against one
+    model trained for the same total epochs with one cosine decay and against ``cycles`` models trained that way
+    from independent initialisations (``cycles`` times the cost). Test accuracy (fraction) per seed."""
+    if cycles < 2:
+        raise ValueError(f"cycles must be >= 2 (an ensemble needs two snapshots), got {cycles!r}")
+    total = cycles * cycle_epochs
+    labels = torch.cat([y for _, y in data.test]).to(data.device)
+
+    def acc(p):
+        return float((p.argmax(1) == labels).float().mean())
+
+    rows = []
+    for s in range(seed, seed + seeds):
+        snaps = train_cosine(data, initial_state(s, hidden), seed=s, epochs=total, cycles=cycles, lr=lr)
+        singles = [train_cosine(data, initial_state(s + 1000 * j, hidden), seed=s + 1000 * j, epochs=total,
+                                cycles=1, lr=lr)[-1] for j in range(cycles)]  # j = 0: the same start as the snapshots
+        rows.append({"seed": s, "snapshot_ensemble_accuracy": acc(torch.stack(snaps).mean(0)),
+                     "last_snapshot_accuracy": acc(snaps[-1]), "snapshot_single_accuracy": acc(singles[0]),
+                     "independent_ensemble_accuracy": acc(torch.stack(singles).mean(0))})
+    from esc_course.optim.schedules import cosine
+
+    per_cycle = total * len(data.train_loader(seed)) // cycles
+    curve = [cosine(i % per_cycle, lr0=lr, total_steps=per_cycle) for i in range(per_cycle * cycles)]
+    summary = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    return SnapshotResult(rows, summary, {"snapshot_ensemble": total, "single": total,
+                                          "independent_ensemble": cycles * total}, curve, cycles)
+
+
+def snapshot_figure(result: SnapshotResult):
+    """The cyclic learning rate with the snapshot points, and test accuracy of each way (mean over seeds, dots)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax1, ax2) = new_figure(2, size=(5.0, 3.6))
+    ax1.plot(result.lr_curve)
+    per_cycle = len(result.lr_curve) // result.cycles
+    for c in range(1, result.cycles + 1):
+        ax1.axvline(c * per_cycle - 1, color="tab:red", linestyle=":", alpha=0.7)
+    ax1.set(xlabel="step", ylabel="learning rate", title="cosine cycles with restarts (red: snapshots)")
+    keys = ["snapshot_single_accuracy", "last_snapshot_accuracy", "snapshot_ensemble_accuracy",
+            "independent_ensemble_accuracy"]
+    labels = [f"single\n({result.cost_epochs['single']} ep)", "last\nsnapshot",
+              f"snapshot ens.\n({result.cost_epochs['snapshot_ensemble']} ep)",
+              f"independent\n({result.cost_epochs['independent_ensemble']} ep)"]
+    ax2.bar(range(4), [result.summary[k] for k in keys], alpha=0.7)
+    for i, k in enumerate(keys):
+        ax2.plot([i] * len(result.rows), [r[k] for r in result.rows], "k.")
+    lo = min(r[k] for r in result.rows for k in keys)
+    ax2.set_xticks(range(4), labels, fontsize=7)
+    ax2.set(ylabel="test accuracy", ylim=(max(0.0, lo - 0.03), 1.0), title="mean over seeds (dots: seeds)")
+    ax2.grid(alpha=0.3, axis="y")
+    return fig
+
+
 # ------------------------------------------------------------------- optimizers as weighted sums of gradients
 @dataclass
 class UnrollResult:
@@ -571,6 +677,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                                  seed=cfg.seed)
     wilson = wilson_study(optimizers=cfg.optimizers, train=cfg.wilson_train, test=cfg.wilson_test,
                           majority=cfg.wilson_majority, steps=cfg.wilson_steps, seed=cfg.seed)
+    snapshots = snapshot_study(data, cycles=cfg.snapshot_cycles, cycle_epochs=cfg.snapshot_cycle_epochs,
+                               lr=cfg.snapshot_lr, seeds=cfg.seeds, hidden=cfg.hidden, seed=cfg.seed)
     unroll = unroll_study(steps=cfg.unroll_steps, seed=cfg.seed)
     newton = newton_study(max_steps=cfg.newton_max_steps)
 
@@ -586,6 +694,7 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         metrics[f"wilson_{r['optimizer']}_train_error"] = r["train_error"]
         metrics[f"wilson_{r['optimizer']}_test_error"] = r["test_error"]
     metrics["wilson_minority_share_test"] = wilson.minority
+    metrics.update(snapshots.summary)  # snapshot_ensemble_accuracy, snapshot_single_accuracy, independent_...
     metrics["unroll_max_abs_diff"] = unroll.max_abs_diff
     metrics["running_mean_max_abs_diff"] = unroll.running_mean_max_diff
     for r in newton.rows:
@@ -594,12 +703,18 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         lab="optimizers", config=asdict(cfg), metrics=metrics,
         history={**comp.curves, "adam_bias_correction": asdict(bias)},
         tables={"comparison": table, "runs": comp.seed_rows, "lr_sweep": sweep.rows, "landscapes": lands.rows,
-                "wilson": wilson.rows, "unroll": unroll.rows, "newton": newton.rows},
+                "wilson": wilson.rows, "unroll": unroll.rows, "newton": newton.rows,
+                "snapshots": snapshots.rows},
         figures={"landscapes": landscape_figure(lands), "lr_sweep": sweep_figure(sweep),
                  "digits_curves": curves_figure(comp), "adam_bias_correction": bias_figure(bias),
                  "wilson": wilson_figure(wilson), "unroll_weights": unroll_figure(unroll),
-                 "newton": newton_figure(newton)},
-        captions={**captions(lands, sweep, comp, bias, wilson), **unroll_captions(unroll, newton)},
+                 "newton": newton_figure(newton), "snapshots": snapshot_figure(snapshots)},
+        captions={**captions(lands, sweep, comp, bias, wilson), **unroll_captions(unroll, newton),
+                  "snapshots": f"Mean over {cfg.seeds} seeds: {cfg.snapshot_cycles} cosine-cycle snapshots averaged "
+                               f"{snapshots.summary['snapshot_ensemble_accuracy']:.3f}, one model at the same steps "
+                               f"{snapshots.summary['snapshot_single_accuracy']:.3f}, {cfg.snapshot_cycles} "
+                               f"independent models ({cfg.snapshot_cycles}x the cost) "
+                               f"{snapshots.summary['independent_ensemble_accuracy']:.3f}."},
         device=str(device))
     return finish(result, out, started)
 

@@ -100,7 +100,8 @@ def test_results_json_shape(result, tmp_path):
             assert isinstance(data["metrics"][f"{name}_{key}"], float)
     assert {"comparison", "lr_sweep", "wilson", "landscapes", "runs"} <= set(data["tables"])
     assert set(data["figures"]) == {"landscapes.png", "lr_sweep.png", "digits_curves.png",
-                                    "adam_bias_correction.png", "wilson.png", "unroll_weights.png", "newton.png"}
+                                    "adam_bias_correction.png", "wilson.png", "unroll_weights.png", "newton.png",
+                                    "snapshots.png"}
     assert set(result.figures) | {"comparison"} <= set(data["captions"])  # a sentence per figure and main table
     assert data["captions"]["landscapes"].split("saddle, ")[1].split()[0] in ("momentum", "nesterov")
     assert data["captions"]["landscapes"].endswith("and sgd the least.") and "nan" not in str(data["captions"])
@@ -207,3 +208,19 @@ def test_newton_takes_one_step_on_the_quadratic_first_order_methods_many(result)
 def test_unroll_rejects_bad_steps():
     with pytest.raises(ValueError, match="steps"):
         lab.unroll_study(steps=0)
+
+
+def test_snapshot_ensembles_against_one_model_and_independent_models(result):
+    """Item 3 of issue 18. On the quick run the snapshot ensemble does not beat one model at equal steps (its
+    early snapshots are two epochs in; the notebook prints which way it went); M independent models, at M times
+    the cost, beat one model on the mean over seeds."""
+    m = result.metrics
+    for key in ("snapshot_ensemble_accuracy", "snapshot_single_accuracy", "independent_ensemble_accuracy"):
+        assert 0.85 < m[key] <= 1.0, key
+    assert m["independent_ensemble_accuracy"] > m["snapshot_single_accuracy"]
+    rows = result.tables["snapshots"]
+    assert len(rows) == lab.QUICK["seeds"]
+    assert all(r["independent_ensemble_accuracy"] >= r["snapshot_single_accuracy"] for r in rows)
+    assert "snapshots" in result.captions and "snapshots" in result.figures
+    with pytest.raises(ValueError, match="cycles"):
+        lab.snapshot_study(None, cycles=1)
