@@ -48,6 +48,10 @@ class Config:
     poly_repeats: int = 200         # fresh training sets drawn for the bias-variance split
     poly_split_size: int = 50       # points of the data set split 6:2:2 and 5:3:2 to choose the degree
     poly_lambdas: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # ridge grid, top degree
+    boundary_train: int = 60        # noisy 2-D training points of the classification boundary
+    boundary_flip: float = 0.1      # probability that a boundary point's label is flipped
+    boundary_degree: int = 8        # polynomial features x1^i x2^j, i + j <= degree (45 of them)
+    boundary_lambdas: tuple[float, ...] = (0.0, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)  # L2 strengths
     train_size: int = 100           # digits in the deliberately small training set (10 per class)
     hidden: tuple[int, ...] = (256, 256)  # hidden units of the MLP
     lr: float = 0.1                 # SGD step size (momentum 0.9)
@@ -206,6 +210,100 @@ def lambda_study(*, lambdas: tuple[float, ...] = Config.poly_lambdas, degrees: t
                      "test_mse": mse(poly_predict(theta, x_test), y_test), "theta_norm": float(theta.norm())})
     proper = label_roles(rows, "lambda", "val_mse")
     return LambdaResult(rows, proper, degree, x, y)
+
+
+# ---- under- and overfitting a classification boundary -------------------------------------------------------
+
+def boundary_data(n: int, flip: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points uniform in [-1, 1]², label 1 inside the wavy circle x1² + x2² + 0.3 sin(4 x1) < 0.5, each label
+    flipped with probability ``flip`` (label noise to overfit); float64 points, float64 labels in {0, 1}."""
+    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    y = ((x.pow(2).sum(1) + 0.3 * torch.sin(4 * x[:, 0])) < 0.5).double()
+    noisy = torch.rand(n, generator=g, dtype=torch.float64) < flip
+    return x, torch.where(noisy, 1 - y, y)
+
+
+def boundary_features(x: torch.Tensor, degree: int) -> torch.Tensor:
+    """Every monomial x1^i x2^j with i + j <= degree, the constant first: (n, (degree+1)(degree+2)/2)."""
+    return torch.stack([x[:, 0] ** i * x[:, 1] ** (d - i) for d in range(degree + 1) for i in range(d + 1)], dim=1)
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, degree: int, lam: float, iters: int = 200) -> torch.Tensor:
+    """Logistic regression on polynomial features minimising mean cross-entropy + lam/(2m) sum_{j>=1} theta_j^2
+    (the bias unpenalised, as in the slides' J), by L-BFGS from zero."""
+    X = boundary_features(x, degree)
+    theta = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([theta], max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(X @ theta, y) + lam / (2 * len(y)) * theta[1:].pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return theta.detach()
+
+
+@dataclass
+class BoundaryResult:
+    rows: list[dict]          # per lambda: train / validation / test accuracy (fractions), |theta|, role
+    proper: float             # the lambda with the best validation accuracy (ties: the larger lambda)
+    degree: int
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(repr=False)  # "train" -> (x, y)
+    thetas: dict[float, torch.Tensor] = field(repr=False)
+
+    def row(self, lam: float) -> dict:
+        return next(r for r in self.rows if r["lambda"] == lam)
+
+
+def boundary_study(*, lambdas: tuple[float, ...] = Config.boundary_lambdas, degree: int = Config.boundary_degree,
+                   train_points: int = Config.boundary_train, flip: float = Config.boundary_flip,
+                   seed: int = Config.seed) -> BoundaryResult:
+    """Logistic regression on degree-``degree`` polynomial features of 2-D points, ``train_points`` noisy training
+    points, per L2 strength lambda: train / validation / test accuracy (fractions; validation and test 1000 points
+    each with the same label noise) and |theta|; lambda is chosen on validation accuracy."""
+    if train_points < 2 or not 0 <= flip < 0.5:
+        raise ValueError(f"train_points must be >= 2 and flip in [0, 0.5), got {train_points!r}, {flip!r}")
+    g = torch.Generator().manual_seed(seed)
+    data = {"train": boundary_data(train_points, flip, g), "val": boundary_data(1000, flip, g),
+            "test": boundary_data(1000, flip, g)}
+    rows, thetas = [], {}
+    for lam in lambdas:
+        theta = thetas[lam] = fit_logistic(*data["train"], degree, lam)
+        row = {"lambda": lam, "theta_norm": float(theta[1:].norm())}
+        for part, (x, y) in data.items():
+            row[f"{part}_accuracy"] = float(((boundary_features(x, degree) @ theta > 0).double() == y).double().mean())
+        rows.append(row)
+    best = max(r["val_accuracy"] for r in rows)
+    proper = max(r["lambda"] for r in rows if r["val_accuracy"] == best)
+    for r in rows:
+        r["role"] = "proper" if r["lambda"] == proper else ("small" if r["lambda"] < proper else "large")
+    return BoundaryResult(rows, proper, degree, data, thetas)
+
+
+def boundary_figure(result: BoundaryResult):
+    """The training points and the decision boundary for the smallest, the proper and the largest lambda."""
+    from esc_course.viz import new_figure
+
+    lams = list(dict.fromkeys([min(result.thetas), result.proper, max(result.thetas)]))
+    fig, axes = new_figure(len(lams), size=(3.4, 3.4))
+    grid = torch.linspace(-1, 1, 200, dtype=torch.float64)
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    flat = torch.stack([gx.flatten(), gy.flatten()], 1)
+    x, y = result.data["train"]
+    for ax, lam in zip(axes, lams):
+        z = (boundary_features(flat, result.degree) @ result.thetas[lam]).reshape(gx.shape)
+        ax.contourf(gx, gy, z > 0, levels=[-0.5, 0.5, 1.5], colors=["#dde8f5", "#f8dcdc"])
+        ax.contour(gx, gy, z, levels=[0], colors="k", linewidths=1)
+        ax.scatter(x[y == 0, 0], x[y == 0, 1], s=12, c="tab:blue", label="class 0")
+        ax.scatter(x[y == 1, 0], x[y == 1, 1], s=12, c="tab:red", marker="^", label="class 1")
+        r = result.row(lam)
+        ax.set(title=f"λ = {lam:g} ({r['role']}): train {r['train_accuracy']:.2f}, test {r['test_accuracy']:.2f}",
+               xlabel="x1", ylabel="x2")
+        ax.title.set_fontsize(8)
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
 
 
 # ---- the small digits training set --------------------------------------------------------------------------
@@ -588,6 +686,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     capacity = capacity_study(train_points=cfg.poly_train, repeats=cfg.poly_repeats, **poly)
     chosen = split_study(size=cfg.poly_split_size, **poly)
     lambdas = lambda_study(lambdas=cfg.poly_lambdas, train_points=cfg.poly_train, **poly)
+    boundary = boundary_study(lambdas=cfg.boundary_lambdas, degree=cfg.boundary_degree,
+                              train_points=cfg.boundary_train, flip=cfg.boundary_flip, seed=cfg.seed)
 
     data = small_digits(train_size=cfg.train_size, batch_size=cfg.batch_size, augment=cfg.augment, seed=cfg.seed,
                         device=device)
@@ -615,6 +715,10 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "poly_best_test_degree": capacity.best_degree,
         "poly_chosen_degree_622": chosen.rows[0]["chosen_degree"],
         "poly_proper_lambda": lambdas.proper,
+        "boundary_proper_lambda": boundary.proper,
+        **{f"boundary_{role}_lambda_{part}_accuracy": boundary.row(lam)[f"{part}_accuracy"]
+           for role, lam in (("smallest", min(cfg.boundary_lambdas)), ("proper", boundary.proper),
+                             ("largest", max(cfg.boundary_lambdas))) for part in ("train", "test")},
         **{k: test_time.summary[k] for k in ("tta_accuracy", "mc_dropout_accuracy", "single_pass_accuracy",
                                              "one_augmented_pass_accuracy", "one_dropout_pass_accuracy")},
     }
@@ -625,12 +729,16 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         tables={"comparison": comp.summary, "comparison_runs": comp.runs, "more_data": [more.row],
                 "weight_decay": sweep.rows, "penalties": penalties.rows, "lr_decay": decay.rows,
                 "l2_equivalence": equivalence.rows, "poly_capacity": capacity.rows, "poly_split_choice": chosen.rows,
-                "poly_lambda": lambdas.rows, "test_time": test_time.rows},
+                "poly_lambda": lambdas.rows, "test_time": test_time.rows,
+                "boundary_lambda": boundary.rows},
         figures={"poly_capacity": capacity_figure(capacity), "poly_fits": poly_fits_figure(capacity, lambdas),
                  "comparison": comparison_figure(comp), "comparison_curves": comparison_curves_figure(comp),
                  "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay),
-                 "test_time": test_time_figure(test_time)},
+                 "test_time": test_time_figure(test_time), "boundary": boundary_figure(boundary)},
         captions={**captions(cfg, capacity, lambdas, sweep, comp, more),
+                  "boundary": f"Logistic regression on degree-{boundary.degree} features: λ = "
+                              f"{min(cfg.boundary_lambdas):g} fits the noisy training points (overfits), λ = "
+                              f"{max(cfg.boundary_lambdas):g} underfits, validation picks λ = {boundary.proper:g}.",
                   "test_time": f"Mean over {cfg.seeds} seeds: one deterministic pass "
                                f"{test_time.summary['single_pass_accuracy']:.3f}, TTA "
                                f"{test_time.summary['tta_accuracy']:.3f}, MC dropout "

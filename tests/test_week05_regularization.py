@@ -214,3 +214,22 @@ def test_averaging_predictions_at_test_time(result):
 def test_test_time_study_rejects_one_pass():
     with pytest.raises(ValueError, match="passes"):
         lab.test_time_study(None, passes=1)
+
+
+def test_lambda_moves_a_classification_boundary_from_overfit_to_underfit(result):
+    """Item 10 of issue 18 (second half), and the notebook's claims: without L2 the polynomial boundary fits the
+    noisy training points and loses on test; the largest lambda underfits (lower train accuracy than the proper one);
+    the validation's lambda has a smaller generalization gap than no penalty and a better test accuracy than both."""
+    m = result.metrics
+    assert m["boundary_smallest_lambda_train_accuracy"] == 1.0
+    small_gap = m["boundary_smallest_lambda_train_accuracy"] - m["boundary_smallest_lambda_test_accuracy"]
+    proper_gap = m["boundary_proper_lambda_train_accuracy"] - m["boundary_proper_lambda_test_accuracy"]
+    assert proper_gap < small_gap
+    assert m["boundary_largest_lambda_train_accuracy"] < m["boundary_proper_lambda_train_accuracy"]
+    assert m["boundary_proper_lambda_test_accuracy"] > max(m["boundary_smallest_lambda_test_accuracy"],
+                                                           m["boundary_largest_lambda_test_accuracy"])
+    norms = [r["theta_norm"] for r in result.tables["boundary_lambda"]]
+    assert norms == sorted(norms, reverse=True)                 # more lambda, smaller weights
+    assert "boundary" in result.figures and "boundary" in result.captions
+    with pytest.raises(ValueError, match="flip"):
+        lab.boundary_study(flip=0.7)
