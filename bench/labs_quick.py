@@ -9,14 +9,14 @@ from pathlib import Path
 
 
 def run(device=None, quick: bool = False) -> dict:
-    import labs
+    from esc_course import lab
 
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        for name in labs.registry():
+        for name in lab.registry():
             t = time.perf_counter()
-            _, summary = labs.run_one(name, [], True, Path(tmp) / name)
+            _, summary = lab.run_one(name, [], True, Path(tmp) / name)
             rows[name] = {"seconds": time.perf_counter() - t, "lab_seconds": summary.seconds, "ok": summary.ok,
                           "error": summary.error or None}
         total = time.perf_counter() - start

@@ -252,12 +252,13 @@ def _prefixed(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, tor
 
 def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, *,
                      head: str | None = None) -> nn.Module:
-    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file and the keys.
+    """``model.load_state_dict(weights)`` after checking keys and shapes; errors name the file, the keys and the
+    shapes. The one weight loader: checkpoints, weights files, bundles and pretrained backbones all load here.
 
-    The one weight loader (checkpoints, bundles, backbones). ``head``: the dotted name of the model's final
-    ``nn.Linear`` (``fc``, ``classifier.3``): when the file's head has another number of outputs (a model fine-tuned
-    on other classes), it is replaced first by a new Linear of the file's size, so the file loads exactly. A missing
-    BatchNorm ``num_batches_tracked`` (a counter, not a weight; older files lack it) is not an error.
+    ``head``: the dotted name of the model's ``nn.Linear`` classifier head (transfer learning). When the weights'
+    head has another number of outputs but the same inputs, the head is first replaced by a Linear of the weights'
+    size, so they load exactly. A missing ``num_batches_tracked`` (a batch-norm counter, not a weight; torchvision's
+    published weights lack it) is left as the model has it.
     """
     if head is not None:
         _fit_head(model, weights, path, head)
@@ -279,23 +280,25 @@ def load_model_state(model: nn.Module, weights: Mapping[str, torch.Tensor], path
                          f"{', '.join(map(repr, unexpected[:8]))}"
                          + (f" and {len(unexpected) - 8} more" if len(unexpected) > 8 else ""))
         first = (shapes or missing or unexpected)[0]
-        raise CheckpointError(path, f"does not fit this model (a {type(model).__name__}; the file was saved from "
-                                    f"another one): " + "; ".join(parts), key=first)
-    model.load_state_dict(dict(weights), strict=not any(k not in weights for k in own))
+        raise CheckpointError(path, f"does not fit this model: it was saved from another model than this "
+                              f"{type(model).__name__}: " + "; ".join(parts), key=first)
+    model.load_state_dict(dict(weights), strict=False)  # every key checked above; only counters may be absent
     return model
 
 
 def _fit_head(model: nn.Module, weights: Mapping[str, torch.Tensor], path: Path | str, head: str) -> None:
-    """Give ``model`` a head (the nn.Linear named ``head``) of the file's number of outputs."""
-    old, key = model.get_submodule(head), f"{head}.weight"
+    """Resize the Linear ``head`` to the weights' number of outputs (same inputs), so the weights load exactly."""
+    old = model.get_submodule(head)
+    key = f"{head}.weight"
     if not isinstance(old, nn.Linear):
-        raise ValueError(f"head {head!r}: expected the name of an nn.Linear in the model, got {type(old).__name__}")
+        raise ValueError(f"head={head!r}: expected the name of an nn.Linear in the model, got {type(old).__name__}")
     if key not in weights or tuple(weights[key].shape) == tuple(old.weight.shape):
         return
-    if weights[key].ndim != 2 or weights[key].shape[1] != old.in_features:
-        raise CheckpointError(path, f"does not fit this model: {key} has shape {tuple(weights[key].shape)}, the "
-                                    f"model's head takes {old.in_features} features", key=key)
-    new = nn.Linear(old.in_features, weights[key].shape[0], bias=old.bias is not None)
+    shape = tuple(weights[key].shape)
+    if len(shape) != 2 or shape[1] != old.in_features:
+        raise CheckpointError(path, f"does not fit this model: {key} has shape {shape}, the model's head takes "
+                              f"{old.in_features} features", key=key)
+    new = nn.Linear(old.in_features, shape[0], bias=old.bias is not None)
     model.set_submodule(head, new.to(device=old.weight.device, dtype=old.weight.dtype))
 
 

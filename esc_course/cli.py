@@ -171,6 +171,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from esc_course.lab import add_run_options
+
     parser = argparse.ArgumentParser(prog="esc-course", description="The ESC deep-learning course: labs, helpers "
                                      "and group-assignment tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -178,8 +180,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("doctor", help="print versions, device and memory (paste this into a question)")
     p.add_argument("--device", default="auto", help="device to check (default: auto)")
     p.set_defaults(func=cmd_doctor)
-
-    from esc_course.lab import add_run_options  # imports no lab: the options of every lab run
 
     lab = sub.add_parser("lab", help="list or run the weekly labs")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True)

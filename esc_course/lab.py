@@ -1,15 +1,18 @@
-"""The lab registry and runner: the ONLY module of the library that imports lab modules (by name, when asked).
+"""The lab registry and runner: the one module of the library that imports lab modules (by name, with importlib).
 
 A lab is a module ``labs/weekNN_<name>.py`` with a ``Config`` dataclass, a ``run(cfg, out=None) -> LabResult``,
 a ``QUICK`` dict of quick-mode settings and a ``HEADLINE`` metric name (``HEADLINE_MODE`` "max" or "min").
 Labs are found by file name, so adding a week needs no edit here; a lab's name is its module name without
 the week prefix (``week01_xor`` -> ``xor``).
 
-    esc-course lab run NAME [--quick] [--out DIR] [--resume] [--key=value ...]   (cli.py calls run_labs)
-    python -m labs.weekNN_name [the same options]                                  (each lab calls main(name))
+    registry(), get_info(name), load(name), headline(module)   which labs there are; import one; its metric
+    make_config(name, argv, quick)                             its Config with ``--key=value`` overrides
+    run_one(name, argv, quick, out, resume)                    run it into ``out``; a failure is recorded
+    run_labs(name, overrides, quick, out, resume)              ``esc-course lab run`` (one lab or "all")
+    main(name)                                                 ``python -m labs.weekNN_name ...``, the same options
 
-Everything else in the library takes what it needs of a lab as arguments: ``spec(name)`` gives the course tools
-the headline metric and the re-evaluation functions, so ``esc_course.course`` never imports a lab.
+A lab that trains checkpoints into ``Path(out) / CHECKPOINTS`` itself (its studies take that folder); the runner
+keeps the run's settings there (``run.json``) for ``--resume`` and removes the folder when the run finishes.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
-import importlib.util
 import json
 import re
 import sys
@@ -25,11 +27,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
 
-_PATTERN = re.compile(r"^week(\d\d)_(\w+)\.py$")
-PACKAGE = "labs"  # the lab modules' package (found on sys.path, never imported here at import time)
-
+LABS_DIR = Path(__file__).resolve().parent.parent / "labs"  # the checkout's labs/ folder
+PACKAGE = "labs"  # lab modules are imported as labs.weekNN_name
 CHECKPOINTS = "checkpoints"  # a lab run's checkpoints, inside its out folder until the run finishes
-RUN_SETTINGS = "run.json"  # in out/checkpoints: the overrides and quick flag a run was started with (for --resume)
+RUN_SETTINGS = "run.json"  # in CHECKPOINTS: the overrides, quick flag and config a run was started with
+_PATTERN = re.compile(r"^week(\d\d)_(\w+)\.py$")
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,10 @@ class LabInfo:
     title: str  # first line of the module docstring
 
 
-def _folder() -> Path:
-    spec_ = importlib.util.find_spec(PACKAGE)  # locates labs/ without running it
-    if spec_ is None or not spec_.submodule_search_locations:
-        raise ModuleNotFoundError(f"the {PACKAGE!r} package is not importable: run from the checkout or install it "
-                                  f"(pip install -e .)")
-    return Path(next(iter(spec_.submodule_search_locations)))
-
-
 def registry() -> dict[str, LabInfo]:
     """name -> LabInfo, in week order, read from file names and docstrings (no lab is imported)."""
     labs = {}
-    for path in sorted(_folder().glob("week*.py")):
+    for path in sorted(LABS_DIR.glob("week*.py")):
         m = _PATTERN.match(path.name)
         if not m:
             continue
@@ -62,7 +56,7 @@ def registry() -> dict[str, LabInfo]:
 
 
 def get_info(name: str) -> LabInfo:
-    """A lab by its name (``xor``), module name (``week01_xor``) or with dashes (``week01-xor``)."""
+    """The lab called ``name`` (``xor``, ``week01_xor`` or ``week01-xor``); an unknown name lists the valid ones."""
     labs = registry()
     key = str(name).lower().replace("-", "_")
     key = _PATTERN.sub(r"\2", key + ".py") if key.startswith("week") else key
@@ -83,7 +77,8 @@ def headline(module: ModuleType) -> tuple[str, str]:
 
 def spec(name: str):
     """What the course tools need of lab ``name`` (esc_course.course.bundle.LabSpec): its names, week, headline
-    metric and mode, and its re-evaluation functions (build_model, evaluate_weights) when it defines them."""
+    metric and mode, and its re-evaluation functions (build_model, evaluate_weights) when it defines them. The CLI
+    passes it to submit / leaderboard, so esc_course.course never imports a lab, not even through this module."""
     from esc_course.course.bundle import LabSpec
 
     info = get_info(name)
@@ -102,7 +97,7 @@ def make_config(name: str, argv: list[str] | None = None, quick: bool = False):
     return replace(cfg, quick=True) if quick and hasattr(cfg, "quick") else cfg
 
 
-# ---- resuming a killed run: the runner keeps the settings; the labs keep their own checkpoints in out/checkpoints
+# ---- resuming a killed run
 
 def unfinished_run(name: str, root: Path = Path("runs")) -> Path | None:
     """The newest ``runs/<time>`` folder holding a killed (unfinished) run of lab ``name``, or of any lab for "all"."""
@@ -140,7 +135,7 @@ def check_resume(name: str, out: Path, argv: list[str] | None, quick: bool, resu
 
 
 def _keep_settings(name: str, out: Path, cfg, argv: list[str] | None, quick: bool) -> None:
-    """Write ``out/checkpoints/run.json`` (once): what ``--resume`` restarts a killed run with."""
+    """``out/checkpoints/run.json``: what ``--resume`` needs to continue the run with the same settings."""
     from esc_course.files import write_text
     from esc_course.runs import jsonable
 
@@ -150,35 +145,37 @@ def _keep_settings(name: str, out: Path, cfg, argv: list[str] | None, quick: boo
                                      "config": jsonable(asdict(cfg))}, indent=2))
 
 
+# ---- running
+
 def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: Path | None = None,
             resume: bool = False):
-    """Run one lab, write its folder; return (LabResult or None, RunSummary). A failure is recorded, not lost.
+    """Run one lab, write its folder; return (LabResult or None, RunSummary). A failure of the lab is recorded
+    (``out/error.txt``), not lost; bad settings (an unknown override, a refused resume) raise before anything
+    is written.
 
-    Bad settings (an unknown or mistyped ``--key=value``, a resume with other settings) raise before anything is
-    created in ``out``; a lab that cannot be imported or fails while it runs is recorded in ``out/error.txt``. The
-    lab keeps its checkpoints in ``out/checkpoints``; they are removed when the run finishes.
+    The lab checkpoints its studies into ``out/checkpoints``; ``resume=True`` lets it continue a killed run from
+    there. The folder is removed when the run finishes.
     """
     import shutil
     import time
 
     info = get_info(name)
+    out = Path(out) if out is not None else None
     start = time.perf_counter()
     try:
         module = load(info.name)
     except Exception as err:  # noqa: BLE001 - one lab that cannot be imported must not stop the others
-        return None, _failed(info, out, start, err)
-    cfg = make_config(info.name, argv, quick)  # every setting is checked before anything is written
+        return None, _failed(info, out, err, start)
+    cfg = make_config(info.name, argv, quick)  # bad settings raise here, before anything is written
     if out is not None:
-        out = Path(out)
         check_resume(info.name, out, argv, quick, resume)
+        _keep_settings(info.name, out, cfg, argv, quick)
     try:
-        if out is not None:
-            _keep_settings(info.name, out, cfg, argv, quick)
         result = module.run(cfg, out=out)
-        if out is not None:
-            shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # finished: nothing left to resume
     except Exception as err:  # noqa: BLE001 - one failing lab must not stop the others
-        return None, _failed(info, out, start, err)
+        return None, _failed(info, out, err, start)
+    if out is not None:
+        shutil.rmtree(out / CHECKPOINTS, ignore_errors=True)  # finished: nothing left to resume
     from esc_course.report import RunSummary
 
     metric, _ = headline(module)
@@ -188,16 +185,17 @@ def run_one(name: str, argv: list[str] | None = None, quick: bool = False, out: 
     return result, summary
 
 
-def _failed(info: LabInfo, out: Path | None, start: float, err: Exception):
-    """The RunSummary of a failed lab, with its traceback in ``out/error.txt``."""
+def _failed(info: LabInfo, out: Path | None, err: Exception, start: float):
+    """The RunSummary of a failed lab; its traceback goes to ``out/error.txt``."""
     import time
     import traceback
 
-    from esc_course.files import write_text
     from esc_course.report import RunSummary
 
     if out is not None:
-        write_text(Path(out) / "error.txt", traceback.format_exc())
+        from esc_course.files import write_text
+
+        write_text(out / "error.txt", "".join(traceback.format_exception(err)))
     return RunSummary(info.name, info.title, None, None, time.perf_counter() - start, info.name, ok=False,
                       error=f"{type(err).__name__}: {err}")
 
@@ -210,24 +208,25 @@ def _close_figures(result) -> None:
             pass
 
 
-# ---- the `lab run` options, one implementation for `esc-course lab run` and `python -m labs.weekNN_name`
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a lab run (the lab's own ``--key=value`` settings are the arguments left over)."""
+def add_run_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of a lab run (``esc-course lab run NAME`` and ``python -m labs.weekNN_name`` share them)."""
     parser.add_argument("--quick", action="store_true", help="small, fast variant (seconds on a laptop CPU)")
     parser.add_argument("--out", help="output folder (default: runs/<time>/<lab>)")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints: the "
                         "newest unfinished one under runs/, or --out DIR")
+    return parser
 
 
-def run_labs(name: str, overrides: list[str], quick: bool = False, out: str | Path | None = None,
+def run_labs(name: str, overrides: list[str], quick: bool = False, out: Path | str | None = None,
              resume: bool = False) -> int:
-    """Run lab ``name`` (or "all"), print each one's metrics and the summary, write ``index.html``; the exit code
-    (0 all ran, 1 one failed, 2 bad settings: nothing was run or written)."""
+    """Run lab ``name`` (or "all") as ``esc-course lab run`` does; print the results; return the exit code
+    (0 all ran, 1 a lab failed, 2 bad settings: nothing was run or written)."""
     from esc_course.config import ConfigError
     from esc_course.report import summary_table, write_index
     from esc_course.runs import timestamp
+    from esc_course.viz import table_text
 
+    overrides = list(overrides)
     try:
         names = list(registry()) if name == "all" else [get_info(name).name]
         run_dir = Path(out) if out else (_unfinished(name) if resume else Path("runs") / timestamp())
@@ -246,16 +245,15 @@ def run_labs(name: str, overrides: list[str], quick: bool = False, out: str | Pa
         return 2
     rows = []
     for n in names:
+        lab_out = outs[n]
         print(f"running {n} ({'quick' if quick else 'full'}) ...", flush=True)
-        result, summary = run_one(n, overrides, quick, outs[n], resume=resume)
+        result, summary = run_one(n, overrides, quick, lab_out, resume=resume)
         if result is not None and len(names) == 1:  # one lab: all its metrics, not just the headline
-            from esc_course.viz import table_text
-
             print(table_text([{"metric": k, "value": v} for k, v in result.metrics.items()]))
-        summary.folder = outs[n].relative_to(run_dir).as_posix()  # "." when the lab writes into run_dir itself
+        summary.folder = lab_out.relative_to(run_dir).as_posix()  # "." when the lab writes into run_dir itself
         rows.append(summary)
         if not summary.ok:
-            print(f"  {n} FAILED: {summary.error} (see {outs[n] / 'error.txt'})", file=sys.stderr)
+            print(f"  {n} FAILED: {summary.error} (see {lab_out / 'error.txt'})", file=sys.stderr)
     index = write_index(run_dir, rows)
     print()
     print(summary_table(rows))
@@ -273,10 +271,9 @@ def _unfinished(name: str) -> Path:
 
 def main(name: str, argv: list[str] | None = None) -> int:
     """``python -m labs.weekNN_name [--quick] [--out=DIR] [--resume] [--key=value ...]``: the same as
-    ``esc-course lab run NAME ...`` (the same options and runner)."""
+    ``esc-course lab run NAME ...`` (one implementation of the options, resuming and the output folder)."""
     info = get_info(name)  # an unknown name raises here, listing the valid labs
-    parser = argparse.ArgumentParser(prog=f"python -m {info.module}", description=info.title,
-                                     epilog="extra --key=value set the lab's Config")
-    add_run_options(parser)
+    parser = add_run_options(argparse.ArgumentParser(prog=f"python -m {info.module}",
+                                                     description=f"week {info.week:02d}: {info.title}"))
     args, overrides = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
     return run_labs(info.name, overrides, args.quick, args.out, args.resume)

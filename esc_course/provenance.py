@@ -1,8 +1,4 @@
-"""Provenance: where a result came from (versions, platform, device, git commit, seed).
-
-Stored with every lab result (results.json's "env") and every submission bundle (its manifest), so a number can
-be traced to the code and the machine that produced it.
-"""
+"""Where a result came from: versions, platform, device, git commit and seed (stored in every results.json)."""
 
 from __future__ import annotations
 

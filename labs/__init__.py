@@ -1,9 +1,6 @@
-"""The weekly labs: one module per week, ``labs/weekNN_<name>.py`` (the lab contract is in esc_course.lab).
+"""The weekly labs: one module ``weekNN_<name>.py`` a week (``Config``, ``QUICK``, ``HEADLINE``, ``run(cfg, out)``).
 
-The registry and runner live in the library, in :mod:`esc_course.lab` (the only library module that imports a
-lab); the names below are the same functions, so ``labs.load("xor")`` and ``labs.make_config(...)`` keep working.
+The registry and the runner live in the library (``esc_course.lab``), which finds the labs by file name; this
+package imports nothing. ``python -m labs.weekNN_name [--quick] [--out=DIR] [--key=value ...]`` runs one lab
+exactly as ``esc-course lab run NAME ...`` does.
 """
-
-from esc_course.lab import LabInfo, get_info, headline, load, main, make_config, registry, run_one
-
-__all__ = ["LabInfo", "get_info", "headline", "load", "main", "make_config", "registry", "run_one"]

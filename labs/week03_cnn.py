@@ -50,6 +50,8 @@ class Config:
     lr: float = 3e-3            # Adam step size, cosine-annealed to 0 over the epochs
     val_fraction: float = 0.2   # share of the training split held out for validation
     train_size: int = 0         # train on only this many images (a stratified subset); 0 = all
+    shifts: tuple[int, ...] = (1, 2, 3)  # pixels the test images are moved right in the invariance study
+    invariance_images: int = 256  # test images the invariance study shifts
     image_size: int = 32        # ImageFolder images are resized to image_size x image_size pixels
     seed: int = 0
     device: str = "auto"
@@ -207,6 +209,90 @@ def prediction_study(model: nn.Module, data) -> Predictions:
     return Predictions(model, x, images, torch.cat(ys), torch.cat(ps), list(data.info.classes))
 
 
+# ---- pooling and invariance --------------------------------------------------------------------------------
+
+INVARIANCE_STAGES = ("conv", "max_pooled", "global_pooled", "output")
+
+
+def shift_images(x: torch.Tensor, pixels: int) -> torch.Tensor:
+    """``x`` (N, C, H, W) moved ``pixels`` to the right, the vacated columns filled with the image's minimum."""
+    if not 0 <= pixels < x.shape[-1]:
+        raise ValueError(f"pixels={pixels}: give a shift in [0, {x.shape[-1] - 1}] for images {x.shape[-1]} wide")
+    out = torch.full_like(x, float(x.min()))
+    out[..., pixels:] = x[..., :x.shape[-1] - pixels]
+    return out
+
+
+@dataclass
+class InvarianceResult:
+    rows: list[dict]   # per shift (pixels): relative change of each stage, prediction agreement (share)
+
+    def change(self, stage: str, pixels: int) -> float:
+        return next(r[f"{stage}_change"] for r in self.rows if r["shift"] == pixels)
+
+
+@torch.no_grad()
+def invariance_study(model: nn.Module, x: torch.Tensor, *, shifts: tuple[int, ...] = (1, 2, 3)) -> InvarianceResult:
+    """How much ``model``'s representations of images ``x`` (N, C, H, W) change when the images move ``shifts``
+    pixels to the right. Stages: ``conv`` (the input of the first max pool: conv features, equivariant, so they
+    move with the image), ``max_pooled`` (its output; LeNet-5's first pool averages), ``global_pooled`` (the
+    global average pool's output, what the classifier sees; without one, the last Linear layer's input) and ``output`` (softmax probabilities). Change: mean over images of
+    ||f(shifted) - f(x)|| / ||f(x)|| (a ratio, no unit); ``agreement``: share of images whose predicted class
+    stays the same."""
+    if not shifts:
+        raise ValueError("shifts=(): give one or more shifts in pixels")
+    seen: dict[str, torch.Tensor] = {}
+    pools = [m for m in model.modules() if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
+    global_pool = next((m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)), None)
+    last_linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1:]
+    if not pools or (global_pool is None and not last_linear):
+        raise ValueError(f"model={type(model).__name__}: needs a pooling layer and a global pool or a Linear head")
+    hooks = [pools[0].register_forward_hook(lambda m, i, o: seen.update(conv=i[0], max_pooled=o))]
+    if global_pool is not None:
+        hooks.append(global_pool.register_forward_hook(lambda m, i, o: seen.update(global_pooled=o)))
+    else:  # LeNet-5: no global pool; what its classifier's last layer sees
+        hooks.append(last_linear[0].register_forward_hook(lambda m, i, o: seen.update(global_pooled=i[0])))
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+
+    def stages(images):
+        seen["output"] = model(images.to(device)).softmax(1)
+        return {k: seen[k].flatten(1).cpu() for k in INVARIANCE_STAGES}
+
+    try:
+        base = stages(x)
+        rows = []
+        for pixels in shifts:
+            moved = stages(shift_images(x, pixels))
+            row = {"shift": pixels}
+            for k in INVARIANCE_STAGES:
+                row[f"{k}_change"] = float(((moved[k] - base[k]).norm(dim=1)
+                                            / base[k].norm(dim=1).clamp_min(1e-12)).mean())
+            row["agreement"] = float((moved["output"].argmax(1) == base["output"].argmax(1)).float().mean())
+            rows.append(row)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return InvarianceResult(rows)
+
+
+def invariance_figure(result: InvarianceResult):
+    """Relative change of each stage against the shift in pixels."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(4.6, 3.4))
+    shifts = [r["shift"] for r in result.rows]
+    for k, marker in zip(INVARIANCE_STAGES, "osD^"):
+        ax.plot(shifts, [r[f"{k}_change"] for r in result.rows], marker=marker, label=k.replace("_", " "))
+    ax.set(xlabel="shift (pixels)", ylabel="||f(shifted) - f(x)|| / ||f(x)||", title="what a shift changes")
+    ax.set_xticks(shifts)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
 # ---- parameters and multiply-adds ---------------------------------------------------------------------------
 
 @dataclass
@@ -246,6 +332,7 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                              seed=cfg.seed, device=device,
                              checkpoint_dir=None if out is None else Path(out) / "checkpoints")
     preds = prediction_study(trained.models[cfg.model], data)
+    shifted = invariance_study(trained.models[cfg.model], preds.x[:cfg.invariance_images], shifts=cfg.shifts)
     cost = complexity_study(models=names, input_shape=(info.channels, info.size, info.size),
                             num_classes=info.num_classes, batch_norm=cfg.batch_norm)
     rows = [dict(r, macs=round(cost.row(r["model"])["macs_M"] * 1e6)) for r in trained.rows]
@@ -256,15 +343,18 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         **{f"{r['model']}_test_accuracy": r["test_accuracy"] for r in rows[1:]},
         "scratch_conv_max_error": conv.scratch_max_error,
         "slide_example_correct": float(conv.slide_correct),
+        **{f"shift{r['shift']}_{k}_change": r[f"{k}_change"] for r in shifted.rows for k in INVARIANCE_STAGES},
+        **{f"shift{r['shift']}_agreement": r["agreement"] for r in shifted.rows},
     }
     result = LabResult(
         lab="cnn", config=asdict(cfg), metrics=metrics, history=trained.histories,
-        tables={"models": rows, "complexity": cost.rows, "layer_types": cost.layer_types, "layers": cost.layers,
+        tables={"models": rows, "complexity": cost.rows, "layer_types": cost.layer_types, "layers": cost.layers, "invariance": shifted.rows,
                 "slide_example": [{"row": i, **{f"col{j}": v for j, v in enumerate(r)}}
                                   for i, r in enumerate(conv.example["feature"].tolist())]},
         figures={"convolution_example": convolution_figure(conv), "training_curves": training_figure(trained),
                  "filters": filters_figure(preds.model), "feature_maps": feature_maps_figure(preds),
-                 "confusion_matrix": confusion_figure(preds), "misclassified": misclassified_figure(preds)},
+                 "confusion_matrix": confusion_figure(preds), "misclassified": misclassified_figure(preds),
+                 "invariance": invariance_figure(shifted)},
         captions={
             "convolution_example": "The slides' 5x5 image convolved with the 3x3 filter, and 2x2 max pooling.",
             "training_curves": f"Training loss and validation accuracy per epoch of {', '.join(names)}.",
@@ -272,6 +362,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
             "feature_maps": f"{cfg.model}'s first two conv layers' activations for one test image.",
             "confusion_matrix": f"{cfg.model}'s test predictions against the true classes.",
             "misclassified": f"Test images {cfg.model} got wrong, with true and predicted class.",
+            "invariance": f"How much {cfg.model}'s conv features, pooled features and output change when the "
+                          f"test images move {', '.join(map(str, cfg.shifts))} pixels.",
             "models": "Parameters, test accuracy, best validation accuracy and training time per model.",
             "complexity": "Parameters and multiply-adds per model, and the shares of conv and FC layers.",
             "layer_types": f"{cfg.model}'s parameters and multiply-adds summed per layer type.",

@@ -66,13 +66,18 @@ class Config:
     landscape_lr: float = 0.03      # step size of the runs whose landscape is measured (and of noisy BN)
     landscape_steps: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)  # probe steps along the gradient, in units of the lr
     landscape_every: int = 5        # measure every this many SGD steps
+    input_lrs: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # SGD step sizes, raw vs standardized inputs
+    input_epochs: int = 10          # epochs per run of the input-normalization comparison (tanh MLP, 3 x 64)
+    same_sign_samples: int = 256    # validation images whose per-sample gradient signs are counted
+    identity_steps: int = 200       # Adam steps fitting BN's gamma and beta to the identity
     seed: int = 0
     device: str = "auto"
     quick: bool = False             # small, fast variant for CPU CI and weak laptops
 
 
 QUICK = dict(depth=6, act_epochs=5, init_width=256, init_samples=512, init_epochs=2, norm_epochs=4,
-             vgg_widths=(8, 16, 32), vgg_epochs=3, vgg_lrs=(0.03, 0.3), landscape_every=8)
+             vgg_widths=(8, 16, 32), vgg_epochs=3, vgg_lrs=(0.03, 0.3), landscape_every=8,
+             input_epochs=3)
 
 
 # ---- one training run ---------------------------------------------------------------------------------------
@@ -505,6 +510,167 @@ def norm_figure(result: NormResult):
                           title="")
 
 
+# ---- input normalization and zero-centred activations -------------------------------------------------------
+
+@dataclass
+class InputNormalizationResult:
+    rows: list[dict]                    # per (inputs, lr): test accuracy, final train loss, diverged
+    runs: dict[tuple[str, float], Run]  # ("raw" | "standardized", lr) -> its run
+
+    def accuracy(self, inputs: str, lr: float) -> float:
+        return number(self.runs[(inputs, lr)].test_accuracy)
+
+    def largest_stable_lr(self, inputs: str) -> float:
+        """The largest learning rate whose run did not diverge and reached 90 % of the inputs' best accuracy."""
+        return LearningRateResult.largest_good_lr(self, inputs)  # type: ignore[arg-type]
+
+
+def input_normalization_study(raw, standardized, *, lrs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
+                              depth: int = 3, width: int = 64, epochs: int = 10, seed: int = 0, device=None
+                              ) -> InputNormalizationResult:
+    """The same tanh MLP (``depth`` hidden layers of ``width``, Xavier init, the same seed) trained by SGD with
+    momentum 0.9 on ``raw`` pixels (the digits' intensities scaled to [0, 1]: all >= 0, mean about 0.3) and on
+    ``standardized`` ones (zero mean, unit variance per channel), at each step size in ``lrs``. Rows:
+    test_accuracy (share; None if diverged), final_train_loss (nats), diverged. No checkpoints."""
+    if not lrs or any(not lr > 0 for lr in lrs):
+        raise ValueError(f"lrs={lrs!r}: give one or more positive learning rates")
+    device = _device(device)
+    rows, runs = [], {}
+    for lr in sorted(set(lrs)):
+        for name, data in (("raw", raw), ("standardized", standardized)):
+            seed_everything(seed)
+            model = init_weights(MLP(64, hidden=(width,) * depth, out_features=10, activation="tanh"),
+                                 "xavier").to(device)
+            run = runs[(name, lr)] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed)
+            rows.append({"inputs": name, "lr": lr, **run.row()})
+    return InputNormalizationResult(rows, runs)
+
+
+def input_normalization_figure(result: InputNormalizationResult):
+    """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch at each lr
+    (colour = learning rate; solid = standardized, dashed = raw)."""
+    from matplotlib import colormaps
+
+    from esc_course.viz import new_figure
+
+    fig, axes = new_figure(2, size=(4.6, 3.4))
+    lrs = sorted({lr for _, lr in result.runs})
+    for name, marker in (("raw", "o"), ("standardized", "s")):
+        axes[0].plot(lrs, [0.0 if result.runs[(name, lr)].diverged else result.accuracy(name, lr) for lr in lrs],
+                     marker=marker, label=name)
+    axes[0].set(xscale="log", xlabel="learning rate", ylabel="test accuracy (diverged = 0)", ylim=(-0.02, 1.02),
+                title="raw vs standardized inputs")
+    axes[0].legend(fontsize=8, loc="lower left")
+    colours = colormaps["tab10"]
+    for (name, lr), run in result.runs.items():
+        losses = run.history.get("train_loss")
+        if losses:
+            axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == "standardized" else "--",
+                         color=colours(lrs.index(lr) % 10), label=f"{name} lr={lr:g}")
+    axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="learning curves")
+    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def same_sign_share(model: nn.Module, layer: int, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of (sample, unit) pairs whose per-sample weight gradient row dL/dW[unit, :] of Linear layer
+    ``layer`` (0 = first) has one sign in every entry. dL/dW[i, j] = delta_i * h_j for one sample, so the row
+    shares a sign exactly when the layer's inputs h all do: always after a sigmoid (h > 0), the zig-zag path of
+    the slides. Rows that are all zero (delta_i = 0) are left out."""
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)][layer]
+    seen = {}
+    def record(module, inputs, out):
+        seen["h"] = inputs[0]
+        out.register_hook(lambda grad: seen.update(delta=grad))
+
+    hooks = [linear.register_forward_hook(record)]
+    try:
+        F.cross_entropy(model(x), y, reduction="sum").backward()  # sum: row n of delta is sample n's own gradient
+    finally:
+        for h in hooks:
+            h.remove()
+        model.zero_grad(set_to_none=True)
+    g = seen["delta"].detach()[:, :, None] * seen["h"].detach()[:, None, :]   # (N, out, in): per-sample dL/dW
+    live = (g != 0).any(-1)
+    same = ((g >= 0).all(-1) | (g <= 0).all(-1)) & live
+    return float(same.sum() / live.sum().clamp_min(1))
+
+
+@dataclass
+class SameSignResult:
+    rows: list[dict]   # per (activation, inputs, layer): share of per-sample gradient rows with a single sign
+
+
+def same_sign_study(raw, standardized, *, activations: tuple[str, ...] = ("sigmoid", "tanh"), depth: int = 3,
+                    width: int = 64, samples: int = 256, seed: int = 0, device=None) -> SameSignResult:
+    """Before training, ``same_sign_share`` (a share) of the first Linear layer (its inputs are the pixels: raw
+    ones are all >= 0) and of the second (its inputs are the first activation's outputs: a sigmoid's are all > 0)
+    of an MLP per activation, on ``samples`` validation images of ``raw`` and of ``standardized``."""
+    device = _device(device)
+    rows = []
+    for act in activations:
+        for name, data in (("raw", raw), ("standardized", standardized)):
+            seed_everything(seed)
+            model = init_weights(MLP(64, hidden=(width,) * depth, out_features=10, activation=act),
+                                 "xavier").to(device)
+            x, y = data.val.x[:samples].to(device), data.val.y[:samples].to(device)
+            rows.append({"activation": act, "inputs": name, "first_layer_same_sign": same_sign_share(model, 0, x, y),
+                         "second_layer_same_sign": same_sign_share(model, 1, x, y)})
+    return SameSignResult(rows)
+
+
+# ---- batch norm's gamma and beta can undo it ----------------------------------------------------------------
+
+@dataclass
+class BNIdentityResult:
+    gamma: list[float]        # learned scale per feature
+    beta: list[float]         # learned shift per feature
+    target_std: list[float]   # the input's std per feature (what gamma must become for the identity)
+    target_mean: list[float]  # the input's mean per feature (what beta must become)
+    losses: list[float]       # mean squared error ||BN(x) - x||^2 per step
+
+    @property
+    def max_error(self) -> float:
+        """Largest |gamma - std| or |beta - mean| over the features."""
+        return max(abs(a - b) for a, b in zip(self.gamma + self.beta, self.target_std + self.target_mean))
+
+
+def bn_identity_study(*, means: tuple[float, ...] = (3.0, -2.0, 0.5), stds: tuple[float, ...] = (2.0, 0.5, 4.0),
+                      batch: int = 256, steps: int = 200, lr: float = 0.1, seed: int = 0) -> BNIdentityResult:
+    """A from-scratch BatchNorm1d alone, fit by Adam (step size ``lr``) to output its own input (y = x) on fresh
+    batches of ``batch`` samples of N(means, stds^2) per feature. Normalising removes the mean and scale; the
+    identity needs gamma = std and beta = mean, which training finds: BN can represent "no normalization"."""
+    if len(means) != len(stds) or not means or any(not s > 0 for s in stds):
+        raise ValueError(f"means={means!r}, stds={stds!r}: give equally many means and positive stds")
+    g = torch.Generator().manual_seed(seed)
+    bn = BatchNorm1d(len(means)).train()
+    opt = torch.optim.Adam(bn.parameters(), lr=lr)
+    mu, sd = torch.tensor(means), torch.tensor(stds)
+    losses = []
+    for _ in range(steps):
+        x = mu + sd * torch.randn(batch, len(means), generator=g)
+        loss = F.mse_loss(bn(x), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return BNIdentityResult(bn.weight.detach().tolist(), bn.bias.detach().tolist(), list(stds), list(means), losses)
+
+
+def bn_identity_figure(result: BNIdentityResult):
+    """The squared error of BN(x) against x per step (log scale)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(4.6, 3.4))
+    ax.plot(range(1, len(result.losses) + 1), result.losses)
+    ax.set(xlabel="Adam step", ylabel="mean squared error of BN(x) vs x", yscale="log",
+           title="gamma, beta learn the identity")
+    ax.grid(alpha=0.3)
+    return fig
+
+
 # ---- batch norm and the loss landscape (Santurkar et al. 2018) ----------------------------------------------
 
 def small_vgg(widths: tuple[int, ...], batch_norm: bool, seed: int, device) -> nn.Module:
@@ -746,6 +912,11 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                            widths=cfg.vgg_widths, epochs=cfg.vgg_epochs, **common)
     noisy = noisy_bn_study(digits, lr=cfg.landscape_lr, widths=cfg.vgg_widths, epochs=cfg.vgg_epochs,
                            checkpoint_dir=ckpt, **common)
+    raw = loaders("digits", batch_size=cfg.batch_size, val_fraction=0.25, device=device, seed=cfg.seed,
+                  normalize=False)
+    inputs = input_normalization_study(raw, digits, lrs=cfg.input_lrs, epochs=cfg.input_epochs, **common)
+    signs = same_sign_study(raw, digits, samples=cfg.same_sign_samples, **common)
+    identity = bn_identity_study(steps=cfg.identity_steps, seed=cfg.seed)
     vgg_rows = lrs.rows + [r for r in noisy.rows if r["network"] == "noisy_bn"]
     accuracy = ([{"experiment": "activation", "setting": r["activation"], "test_accuracy": r["test_accuracy"]}
                  for r in act.rows]
@@ -760,16 +931,22 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                **{f"vgg_{k}": r.history for k, r in land.runs.items()},
                "vgg_noisy_bn": noisy.runs["noisy_bn"].history}
     result = LabResult(
-        lab="training", config=asdict(cfg), metrics=metrics(cfg, act, init, norm, lrs, land, noisy),
+        lab="training", config=asdict(cfg), metrics={**metrics(cfg, act, init, norm, lrs, land, noisy),
+                                               **new_metrics(inputs, signs, identity)},
         history=history,
         tables={"accuracy": accuracy, "activations": act.rows, "units": act.units, "init": init.rows,
                 "init_layers": init.layers, "norm_check": norm_check(cfg.seed), "norm": norm.rows,
                 "batch_norm_2x2": [batch_norm_2x2()], "vgg": vgg_rows, "landscape": land.rows,
+                "input_normalization": inputs.rows, "same_sign": signs.rows,
+                "bn_identity": [{"feature": i, "gamma": g, "target_std": sd, "beta": b, "target_mean": mu}
+                                for i, (g, sd, b, mu) in enumerate(zip(identity.gamma, identity.target_std,
+                                                                       identity.beta, identity.target_mean))],
                 "landscape_steps": [{"network": k, **r} for k, rows in land.steps.items() for r in rows]},
         figures={"activation_curves": activation_figure(act), "units": units_figure(act),
                  "init_stats": init_stats_figure(init), "init_histograms": init_histogram_figure(init),
                  "norm_curves": norm_figure(norm), "bn_learning_rates": learning_rate_figure(lrs),
-                 "landscape": landscape_figure(land), "noisy_bn": noisy_bn_figure(noisy)},
+                 "landscape": landscape_figure(land), "noisy_bn": noisy_bn_figure(noisy),
+                 "input_normalization": input_normalization_figure(inputs), "bn_identity": bn_identity_figure(identity)},
         captions={
             "activation_curves": f"Training loss and validation accuracy of a {cfg.depth}-layer MLP per activation.",
             "units": "Per hidden layer after training: values with a small local gain, and dead units.",
@@ -782,6 +959,12 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
             "landscape": f"Loss range, gradient change and beta along the gradient during training at lr "
                          f"{cfg.landscape_lr:g}.",
             "noisy_bn": "Training curves of BN and of BN with Santurkar et al.'s noise after every BN layer.",
+            "input_normalization": "Test accuracy per learning rate and learning curves of one tanh MLP on raw "
+                                   "and on standardized digits.",
+            "bn_identity": "Squared error of a lone batch-norm layer fit to output its input: gamma and beta "
+                           "learn the std and mean.",
+            "same_sign": "Share of per-sample weight-gradient rows with a single sign, per activation, inputs "
+                         "and layer.",
             "activations": "Per activation: gradient ratio before training, test accuracy, saturated and dead "
                            "shares.",
             "init": "Per (activation, init): last-layer activation std, gradient growth, verdict, test accuracy.",
@@ -811,6 +994,18 @@ def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResu
         m[f"{name}_largest_good_lr"] = lrs.largest_good_lr(name)
     for name in land.steps:
         m.update({f"{name}_mean_{k}": land.mean(name, k) for k in LANDSCAPE_KEYS})
+    return m
+
+
+def new_metrics(inputs: InputNormalizationResult, signs: SameSignResult, identity: BNIdentityResult
+                ) -> dict[str, float]:
+    """The metrics of issue 18's input-normalization, same-sign and BN-identity studies."""
+    m = {f"{name}_input_largest_stable_lr": inputs.largest_stable_lr(name) for name in ("raw", "standardized")}
+    for r in signs.rows:
+        key = f"{r['activation']}_{r['inputs']}"
+        m[f"{key}_first_layer_same_sign"] = r["first_layer_same_sign"]
+        m[f"{key}_second_layer_same_sign"] = r["second_layer_same_sign"]
+    m.update(bn_identity_max_error=identity.max_error, bn_identity_final_mse=identity.losses[-1])
     return m
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from esc_course.config import quick_variant
+from esc_course.data.augment import preset
 from esc_course.data.split import split_indices
 from esc_course.data.vision import DataSplits, loaders
 from esc_course.device import get_device
@@ -47,6 +48,10 @@ class Config:
     poly_repeats: int = 200         # fresh training sets drawn for the bias-variance split
     poly_split_size: int = 50       # points of the data set split 6:2:2 and 5:3:2 to choose the degree
     poly_lambdas: tuple[float, ...] = (1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)  # ridge grid, top degree
+    boundary_train: int = 60        # noisy 2-D training points of the classification boundary
+    boundary_flip: float = 0.1      # probability that a boundary point's label is flipped
+    boundary_degree: int = 8        # polynomial features x1^i x2^j, i + j <= degree (45 of them)
+    boundary_lambdas: tuple[float, ...] = (0.0, 1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0)  # L2 strengths
     train_size: int = 100           # digits in the deliberately small training set (10 per class)
     hidden: tuple[int, ...] = (256, 256)  # hidden units of the MLP
     lr: float = 0.1                 # SGD step size (momentum 0.9)
@@ -58,6 +63,7 @@ class Config:
     patience: int = 10              # early stopping: epochs without a better validation loss
     l1: float = 1e-3                # lambda of the L1 and elastic-net penalties (sum |W|, sum W^2 + |W|)
     seeds: int = 5                  # seeds per method in the comparison (mean and spread)
+    test_passes: int = 20           # predictions averaged by test-time augmentation and Monte-Carlo dropout
     seed: int = 0
     device: str = "auto"
     quick: bool = False             # small, fast variant for CPU CI and weak laptops
@@ -206,6 +212,100 @@ def lambda_study(*, lambdas: tuple[float, ...] = Config.poly_lambdas, degrees: t
     return LambdaResult(rows, proper, degree, x, y)
 
 
+# ---- under- and overfitting a classification boundary -------------------------------------------------------
+
+def boundary_data(n: int, flip: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """n points uniform in [-1, 1]², label 1 inside the wavy circle x1² + x2² + 0.3 sin(4 x1) < 0.5, each label
+    flipped with probability ``flip`` (label noise to overfit); float64 points, float64 labels in {0, 1}."""
+    x = torch.rand(n, 2, generator=g, dtype=torch.float64) * 2 - 1
+    y = ((x.pow(2).sum(1) + 0.3 * torch.sin(4 * x[:, 0])) < 0.5).double()
+    noisy = torch.rand(n, generator=g, dtype=torch.float64) < flip
+    return x, torch.where(noisy, 1 - y, y)
+
+
+def boundary_features(x: torch.Tensor, degree: int) -> torch.Tensor:
+    """Every monomial x1^i x2^j with i + j <= degree, the constant first: (n, (degree+1)(degree+2)/2)."""
+    return torch.stack([x[:, 0] ** i * x[:, 1] ** (d - i) for d in range(degree + 1) for i in range(d + 1)], dim=1)
+
+
+def fit_logistic(x: torch.Tensor, y: torch.Tensor, degree: int, lam: float, iters: int = 200) -> torch.Tensor:
+    """Logistic regression on polynomial features minimising mean cross-entropy + lam/(2m) sum_{j>=1} theta_j^2
+    (the bias unpenalised, as in the slides' J), by L-BFGS from zero."""
+    X = boundary_features(x, degree)
+    theta = torch.zeros(X.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([theta], max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(X @ theta, y) + lam / (2 * len(y)) * theta[1:].pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return theta.detach()
+
+
+@dataclass
+class BoundaryResult:
+    rows: list[dict]          # per lambda: train / validation / test accuracy (fractions), |theta|, role
+    proper: float             # the lambda with the best validation accuracy (ties: the larger lambda)
+    degree: int
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(repr=False)  # "train" -> (x, y)
+    thetas: dict[float, torch.Tensor] = field(repr=False)
+
+    def row(self, lam: float) -> dict:
+        return next(r for r in self.rows if r["lambda"] == lam)
+
+
+def boundary_study(*, lambdas: tuple[float, ...] = Config.boundary_lambdas, degree: int = Config.boundary_degree,
+                   train_points: int = Config.boundary_train, flip: float = Config.boundary_flip,
+                   seed: int = Config.seed) -> BoundaryResult:
+    """Logistic regression on degree-``degree`` polynomial features of 2-D points, ``train_points`` noisy training
+    points, per L2 strength lambda: train / validation / test accuracy (fractions; validation and test 1000 points
+    each with the same label noise) and |theta|; lambda is chosen on validation accuracy."""
+    if train_points < 2 or not 0 <= flip < 0.5:
+        raise ValueError(f"train_points must be >= 2 and flip in [0, 0.5), got {train_points!r}, {flip!r}")
+    g = torch.Generator().manual_seed(seed)
+    data = {"train": boundary_data(train_points, flip, g), "val": boundary_data(1000, flip, g),
+            "test": boundary_data(1000, flip, g)}
+    rows, thetas = [], {}
+    for lam in lambdas:
+        theta = thetas[lam] = fit_logistic(*data["train"], degree, lam)
+        row = {"lambda": lam, "theta_norm": float(theta[1:].norm())}
+        for part, (x, y) in data.items():
+            row[f"{part}_accuracy"] = float(((boundary_features(x, degree) @ theta > 0).double() == y).double().mean())
+        rows.append(row)
+    best = max(r["val_accuracy"] for r in rows)
+    proper = max(r["lambda"] for r in rows if r["val_accuracy"] == best)
+    for r in rows:
+        r["role"] = "proper" if r["lambda"] == proper else ("small" if r["lambda"] < proper else "large")
+    return BoundaryResult(rows, proper, degree, data, thetas)
+
+
+def boundary_figure(result: BoundaryResult):
+    """The training points and the decision boundary for the smallest, the proper and the largest lambda."""
+    from esc_course.viz import new_figure
+
+    lams = list(dict.fromkeys([min(result.thetas), result.proper, max(result.thetas)]))
+    fig, axes = new_figure(len(lams), size=(3.4, 3.4))
+    grid = torch.linspace(-1, 1, 200, dtype=torch.float64)
+    gx, gy = torch.meshgrid(grid, grid, indexing="xy")
+    flat = torch.stack([gx.flatten(), gy.flatten()], 1)
+    x, y = result.data["train"]
+    for ax, lam in zip(axes, lams):
+        z = (boundary_features(flat, result.degree) @ result.thetas[lam]).reshape(gx.shape)
+        ax.contourf(gx, gy, z > 0, levels=[-0.5, 0.5, 1.5], colors=["#dde8f5", "#f8dcdc"])
+        ax.contour(gx, gy, z, levels=[0], colors="k", linewidths=1)
+        ax.scatter(x[y == 0, 0], x[y == 0, 1], s=12, c="tab:blue", label="class 0")
+        ax.scatter(x[y == 1, 0], x[y == 1, 1], s=12, c="tab:red", marker="^", label="class 1")
+        r = result.row(lam)
+        ax.set(title=f"λ = {lam:g} ({r['role']}): train {r['train_accuracy']:.2f}, test {r['test_accuracy']:.2f}",
+               xlabel="x1", ylabel="x2")
+        ax.title.set_fontsize(8)
+    axes[0].legend(fontsize=7, loc="lower left")
+    return fig
+
+
 # ---- the small digits training set --------------------------------------------------------------------------
 
 @dataclass
@@ -263,10 +363,11 @@ class SmallRun:
     best_epoch: int           # early stopping's restored epoch (= epochs without early stopping)
     near_zero_weights: float  # share of weights with |w| < 1e-3
     history: dict = field(repr=False)
+    model: nn.Module | None = field(default=None, repr=False, compare=False)  # the trained model itself
 
     def row(self) -> dict:
-        """The run's numbers without its history, for a table."""
-        return {k: v for k, v in asdict(self).items() if k != "history"}
+        """The run's numbers without its history and model, for a table."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("history", "model")}
 
     def last(self, key: str) -> float:
         """The last epoch's value of a history column."""
@@ -314,7 +415,8 @@ def train_small(data: SmallDigits, *, seed: int = Config.seed, hidden: tuple[int
                     test_loss=te["loss"], gap_accuracy=tr["accuracy"] - te["accuracy"],
                     gap_loss=te["loss"] - tr["loss"], epochs=len(history),
                     best_epoch=stopper.best_epoch if stopper else len(history),
-                    near_zero_weights=float((weights.abs() < 1e-3).float().mean()), history=history.to_dict())
+                    near_zero_weights=float((weights.abs() < 1e-3).float().mean()), history=history.to_dict(),
+                    model=model)
 
 
 class Runs:
@@ -504,6 +606,74 @@ def equivalence_study(data: SmallDigits, *, weight_decay: float, epochs: int = 3
     return EquivalenceResult(rows)
 
 
+# ---- noise in training, averaging at test -------------------------------------------------------------------
+
+@dataclass
+class TestTimeResult:
+    rows: list[dict]          # per seed: accuracies (fractions) of each way of predicting the test split
+    summary: dict[str, float]  # mean over seeds of each accuracy column
+    passes: int
+
+
+def test_time_study(data: SmallDigits, *, dropout: float = Config.dropout, passes: int = Config.test_passes,
+                    augment: str = Config.augment, seeds: int = Config.seeds, seed: int = Config.seed,
+                    epochs: int = Config.epochs, lr: float = Config.lr, hidden: tuple[int, ...] = Config.hidden,
+                    checkpoint_dir: Path | None = None, runs: Runs | None = None) -> TestTimeResult:
+    """The MLP trained with dropout and augmentation, predicting the test split (accuracy as a fraction) by:
+    one deterministic pass (eval mode), test-time augmentation (the mean softmax over the clean image and
+    ``passes - 1`` augmented copies), Monte-Carlo dropout (the mean softmax over ``passes`` passes with dropout on),
+    and, for reference, one augmented pass and one pass with dropout on; ``seeds`` seeds."""
+    if passes < 2:
+        raise ValueError(f"passes must be >= 2 (an average needs two predictions), got {passes!r}")
+    runs = runs_for(data, runs, checkpoint_dir, epochs=epochs, lr=lr, hidden=hidden)
+    test, mean, std = data.clean.test, data.clean.mean, data.clean.std
+    xs, ys = zip(*[(x.to(data.device), y.to(data.device)) for x, y in test])
+    x, y = torch.cat(xs), torch.cat(ys)
+    m, sd = (t.to(data.device) for t in (mean, std))
+    raw = x * sd + m  # augment the images, not their standardised values
+    rows = []
+    for s in range(seed, seed + seeds):
+        model = runs(s, dropout=dropout, augment=True).model
+        aug = preset(augment, seed=s)
+        with torch.no_grad():
+            model.eval()
+            single = F.softmax(model(x), dim=1)
+            tta = [single] + [F.softmax(model((aug(raw) - m) / sd), dim=1) for _ in range(passes - 1)]
+            model.train()  # dropout on: each pass samples a new mask
+            torch.manual_seed(s)
+            mc = [F.softmax(model(x), dim=1) for _ in range(passes)]
+            model.eval()
+
+        def acc(p):
+            return float((p.argmax(1) == y).float().mean())
+        rows.append({"seed": s, "single_pass_accuracy": acc(single), "tta_accuracy": acc(torch.stack(tta).mean(0)),
+                     "mc_dropout_accuracy": acc(torch.stack(mc).mean(0)), "one_augmented_pass_accuracy": acc(tta[1]),
+                     "one_dropout_pass_accuracy": acc(mc[0]),
+                     "mc_agrees_with_single": float((torch.stack(mc).mean(0).argmax(1) == single.argmax(1))
+                                                    .float().mean())})
+    summary = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    return TestTimeResult(rows, summary, passes)
+
+
+def test_time_figure(result: TestTimeResult):
+    """Mean test accuracy (over seeds) of each way of predicting, with each seed as a dot."""
+    from esc_course.viz import new_figure
+
+    keys = ["single_pass_accuracy", "one_augmented_pass_accuracy", "tta_accuracy", "one_dropout_pass_accuracy",
+            "mc_dropout_accuracy"]
+    labels = ["single\n(eval)", "1 augmented", f"TTA\n({result.passes})", "1 dropout", f"MC dropout\n({result.passes})"]
+    fig, (ax,) = new_figure(size=(6.4, 3.6))
+    ax.bar(range(len(keys)), [result.summary[k] for k in keys], color=["gray", "tab:orange", "tab:orange",
+                                                                        "tab:blue", "tab:blue"], alpha=0.7)
+    for i, k in enumerate(keys):
+        ax.plot([i] * len(result.rows), [r[k] for r in result.rows], "k.", markersize=6)
+    lo = min(r[k] for r in result.rows for k in keys)
+    ax.set_xticks(range(len(keys)), labels, fontsize=8)
+    ax.set(ylabel="test accuracy", ylim=(max(0.0, lo - 0.05), 1.0), title="averaging predictions at test time")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 # ---- the lab ------------------------------------------------------------------------------------------------
 
 def run(cfg: Config, out: Path | None = None) -> LabResult:
@@ -516,6 +686,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     capacity = capacity_study(train_points=cfg.poly_train, repeats=cfg.poly_repeats, **poly)
     chosen = split_study(size=cfg.poly_split_size, **poly)
     lambdas = lambda_study(lambdas=cfg.poly_lambdas, train_points=cfg.poly_train, **poly)
+    boundary = boundary_study(lambdas=cfg.boundary_lambdas, degree=cfg.boundary_degree,
+                              train_points=cfg.boundary_train, flip=cfg.boundary_flip, seed=cfg.seed)
 
     data = small_digits(train_size=cfg.train_size, batch_size=cfg.batch_size, augment=cfg.augment, seed=cfg.seed,
                         device=device)
@@ -528,6 +700,8 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     penalties = penalty_study(data, weight_decay=sweep.proper, l1=cfg.l1, seed=cfg.seed, runs=runs, **training)
     decay = decay_study(data, seed=cfg.seed, runs=runs, **training)
     equivalence = equivalence_study(data, weight_decay=sweep.proper, lr=cfg.lr, hidden=cfg.hidden, seed=cfg.seed)
+    test_time = test_time_study(data, dropout=cfg.dropout, passes=cfg.test_passes, augment=cfg.augment,
+                                seeds=cfg.seeds, seed=cfg.seed, runs=runs, **training)
 
     best, none = comp.best, comp.method("none")
     metrics = {
@@ -541,6 +715,12 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "poly_best_test_degree": capacity.best_degree,
         "poly_chosen_degree_622": chosen.rows[0]["chosen_degree"],
         "poly_proper_lambda": lambdas.proper,
+        "boundary_proper_lambda": boundary.proper,
+        **{f"boundary_{role}_lambda_{part}_accuracy": boundary.row(lam)[f"{part}_accuracy"]
+           for role, lam in (("smallest", min(cfg.boundary_lambdas)), ("proper", boundary.proper),
+                             ("largest", max(cfg.boundary_lambdas))) for part in ("train", "test")},
+        **{k: test_time.summary[k] for k in ("tta_accuracy", "mc_dropout_accuracy", "single_pass_accuracy",
+                                             "one_augmented_pass_accuracy", "one_dropout_pass_accuracy")},
     }
     result = LabResult(
         lab="regularization", config=asdict(cfg), metrics=metrics,
@@ -549,11 +729,20 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         tables={"comparison": comp.summary, "comparison_runs": comp.runs, "more_data": [more.row],
                 "weight_decay": sweep.rows, "penalties": penalties.rows, "lr_decay": decay.rows,
                 "l2_equivalence": equivalence.rows, "poly_capacity": capacity.rows, "poly_split_choice": chosen.rows,
-                "poly_lambda": lambdas.rows},
+                "poly_lambda": lambdas.rows, "test_time": test_time.rows,
+                "boundary_lambda": boundary.rows},
         figures={"poly_capacity": capacity_figure(capacity), "poly_fits": poly_fits_figure(capacity, lambdas),
                  "comparison": comparison_figure(comp), "comparison_curves": comparison_curves_figure(comp),
-                 "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay)},
-        captions=captions(cfg, capacity, lambdas, sweep, comp, more),
+                 "weight_decay": weight_decay_figure(sweep), "lr_decay": decay_figure(decay),
+                 "test_time": test_time_figure(test_time), "boundary": boundary_figure(boundary)},
+        captions={**captions(cfg, capacity, lambdas, sweep, comp, more),
+                  "boundary": f"Logistic regression on degree-{boundary.degree} features: λ = "
+                              f"{min(cfg.boundary_lambdas):g} fits the noisy training points (overfits), λ = "
+                              f"{max(cfg.boundary_lambdas):g} underfits, validation picks λ = {boundary.proper:g}.",
+                  "test_time": f"Mean over {cfg.seeds} seeds: one deterministic pass "
+                               f"{test_time.summary['single_pass_accuracy']:.3f}, TTA "
+                               f"{test_time.summary['tta_accuracy']:.3f}, MC dropout "
+                               f"{test_time.summary['mc_dropout_accuracy']:.3f} ({cfg.test_passes} passes each)."},
         device=str(device),
     )
     return finish(result, out, started)

@@ -72,6 +72,11 @@ class Config:
     wilson_test: int = 1000                   # new points to classify
     wilson_majority: float = 0.7              # probability of the majority class +1
     wilson_steps: int = 5000                  # full-batch steps at most (stops once the training loss < 1e-12)
+    snapshot_cycles: int = 5                  # cosine cycles = snapshots in the ensemble = independent models
+    snapshot_cycle_epochs: int = 6            # epochs per cycle (every way trains cycles * this many epochs)
+    snapshot_lr: float = 0.1                  # peak learning rate of each cosine cycle (SGD, momentum 0.9)
+    unroll_steps: int = 30                    # random gradients fed to each optimizer to unroll its state
+    newton_max_steps: int = 500               # steps at most on the ill-conditioned quadratic
     seed: int = 0
     device: str = "auto"
     quick: bool = False                       # small, fast variant for CPU CI and weak laptops
@@ -80,7 +85,7 @@ class Config:
 # hidden = 32 keeps every weight at <= 2048 numbers: above that, torch's CPU sqrt (in every adaptive optimizer's
 # step) starts a thread pool, which costs microseconds on an idle machine but tens of ms on an oversubscribed one.
 QUICK = dict(epochs=6, seeds=3, sweep_lrs=(1e-3, 1e-2, 0.1, 1.0), sweep_epochs=3, landscape_steps=100,
-             wilson_train=30, wilson_test=300)
+             wilson_train=30, wilson_test=300, snapshot_cycles=3, snapshot_cycle_epochs=2)
 
 
 # ---------------------------------------------------------------------------------------- 2-D functions
@@ -437,6 +442,222 @@ def wilson_study(*, optimizers: tuple[str, ...] = Config.optimizers, train: int 
     return WilsonResult(rows, float((yte < 0).double().mean()))
 
 
+# ------------------------------------------------------------------------- snapshot ensembles (Huang et al. 2017)
+@dataclass
+class SnapshotResult:
+    rows: list[dict]          # per seed: test accuracy (fraction) of each model or ensemble
+    summary: dict[str, float]  # mean over seeds of each accuracy column
+    cost_epochs: dict[str, int]  # training epochs each way costs
+    lr_curve: list[float]     # the cyclic learning rate per step (first seed)
+    cycles: int
+
+    @property
+    def beats_single(self) -> bool:
+        """Whether the snapshot ensemble beats one model trained for the same steps, on the mean over seeds."""
+        return self.summary["snapshot_ensemble_accuracy"] > self.summary["snapshot_single_accuracy"]
+
+
+def train_cosine(data: DigitsData, init: dict, *, seed: int, epochs: int, cycles: int, lr: float) -> list[torch.Tensor]:
+    """SGD with momentum 0.9 from ``init`` for ``epochs`` epochs, the learning rate following ``cycles`` cosine
+    cycles from ``lr`` to 0 with restarts; returns the test split's softmax at the end of each cycle."""
+    from esc_course.optim.schedules import cosine
+
+    model = build_mlp(hidden=init["0.weight"].shape[0])
+    model.load_state_dict(init)
+    model.to(data.device)
+    opt = get_optimizer("momentum", model.parameters(), lr=lr)
+    loader = data.train_loader(seed)
+    per_cycle = epochs * len(loader) // cycles
+    snapshots, step = [], 0
+    for _ in range(epochs):
+        for x, y in loader:
+            for group in opt.param_groups:
+                group["lr"] = cosine(step % per_cycle, lr0=lr, total_steps=per_cycle)
+            loss = cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % per_cycle == 0 and len(snapshots) < cycles:
+                snapshots.append(test_softmax(model, data))
+    return snapshots
+
+
+def test_softmax(model, data: DigitsData) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([torch.softmax(model(x), dim=1) for x, _ in data.test])
+
+
+def snapshot_study(data: DigitsData, *, cycles: int = Config.snapshot_cycles,
+                   cycle_epochs: int = Config.snapshot_cycle_epochs, lr: float = Config.snapshot_lr,
+                   seeds: int = Config.seeds, hidden: int = Config.hidden, seed: int = Config.seed) -> SnapshotResult:
+    """Snapshot ensembles (Huang et al. 2017, "Snapshot Ensembles: Train 1, get M for free"): ``cycles`` cosine
+    cycles with restarts of ``cycle_epochs`` epochs each, the mean softmax of the ``cycles`` snapshots, against one
+    model trained for the same total epochs with one cosine decay and against ``cycles`` models trained that way
+    from independent initialisations (``cycles`` times the cost). Test accuracy (fraction) per seed."""
+    if cycles < 2:
+        raise ValueError(f"cycles must be >= 2 (an ensemble needs two snapshots), got {cycles!r}")
+    total = cycles * cycle_epochs
+    labels = torch.cat([y for _, y in data.test]).to(data.device)
+
+    def acc(p):
+        return float((p.argmax(1) == labels).float().mean())
+
+    rows = []
+    for s in range(seed, seed + seeds):
+        snaps = train_cosine(data, initial_state(s, hidden), seed=s, epochs=total, cycles=cycles, lr=lr)
+        singles = [train_cosine(data, initial_state(s + 1000 * j, hidden), seed=s + 1000 * j, epochs=total,
+                                cycles=1, lr=lr)[-1] for j in range(cycles)]  # j = 0: the same start as the snapshots
+        rows.append({"seed": s, "snapshot_ensemble_accuracy": acc(torch.stack(snaps).mean(0)),
+                     "last_snapshot_accuracy": acc(snaps[-1]), "snapshot_single_accuracy": acc(singles[0]),
+                     "independent_ensemble_accuracy": acc(torch.stack(singles).mean(0))})
+    from esc_course.optim.schedules import cosine
+
+    per_cycle = total * len(data.train_loader(seed)) // cycles
+    curve = [cosine(i % per_cycle, lr0=lr, total_steps=per_cycle) for i in range(per_cycle * cycles)]
+    summary = {k: statistics.fmean(r[k] for r in rows) for k in rows[0] if k != "seed"}
+    return SnapshotResult(rows, summary, {"snapshot_ensemble": total, "single": total,
+                                          "independent_ensemble": cycles * total}, curve, cycles)
+
+
+def snapshot_figure(result: SnapshotResult):
+    """The cyclic learning rate with the snapshot points, and test accuracy of each way (mean over seeds, dots)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax1, ax2) = new_figure(2, size=(5.0, 3.6))
+    ax1.plot(result.lr_curve)
+    per_cycle = len(result.lr_curve) // result.cycles
+    for c in range(1, result.cycles + 1):
+        ax1.axvline(c * per_cycle - 1, color="tab:red", linestyle=":", alpha=0.7)
+    ax1.set(xlabel="step", ylabel="learning rate", title="cosine cycles with restarts (red: snapshots)")
+    keys = ["snapshot_single_accuracy", "last_snapshot_accuracy", "snapshot_ensemble_accuracy",
+            "independent_ensemble_accuracy"]
+    labels = [f"single\n({result.cost_epochs['single']} ep)", "last\nsnapshot",
+              f"snapshot ens.\n({result.cost_epochs['snapshot_ensemble']} ep)",
+              f"independent\n({result.cost_epochs['independent_ensemble']} ep)"]
+    ax2.bar(range(4), [result.summary[k] for k in keys], alpha=0.7)
+    for i, k in enumerate(keys):
+        ax2.plot([i] * len(result.rows), [r[k] for r in result.rows], "k.")
+    lo = min(r[k] for r in result.rows for k in keys)
+    ax2.set_xticks(range(4), labels, fontsize=7)
+    ax2.set(ylabel="test accuracy", ylim=(max(0.0, lo - 0.03), 1.0), title="mean over seeds (dots: seeds)")
+    ax2.grid(alpha=0.3, axis="y")
+    return fig
+
+
+# ------------------------------------------------------------------- optimizers as weighted sums of gradients
+@dataclass
+class UnrollResult:
+    rows: list[dict]          # per (optimizer, state): the closed-form weighted sum vs the optimizer's buffer
+    weights: dict[str, list[float]]  # state -> weight on the gradient k steps back, k = 0 .. steps-1
+    running_mean_max_diff: float  # |c_N - mean(x_1..x_N)| with alpha = (N-1)/N, largest over N
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(r["max_abs_diff"] for r in self.rows)
+
+
+def unroll_study(*, steps: int = Config.unroll_steps, size: int = 6, seed: int = Config.seed) -> UnrollResult:
+    """Feed the same ``steps`` random gradients (``size`` numbers each) to Momentum, AdaGrad, RMSProp and Adam and
+    compare each buffer with its explicit sum over past gradients (max absolute difference, in gradient units):
+
+        momentum v_T = Σ_t μ^(T-t) g_t          adagrad h_T = Σ_t g_t²
+        rmsprop  h_T = Σ_t (1-α) α^(T-t) g_t²   adam m_T = Σ_t (1-β1) β1^(T-t) g_t,  v_T = Σ_t (1-β2) β2^(T-t) g_t²
+
+    and the running mean c_N = α c_(N-1) + (1-α) x_N with α = (N-1)/N, which is exactly the mean of x_1..x_N."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    g = torch.Generator().manual_seed(seed)
+    grads = torch.randn(steps, size, generator=g, dtype=torch.float64)
+    mu, alpha, (b1, b2) = 0.9, 0.99, (0.9, 0.999)
+    makers = {"momentum": lambda p: get_optimizer("momentum", [p], lr=0.01, momentum=mu),
+              "adagrad": lambda p: get_optimizer("adagrad", [p], lr=0.01),
+              "rmsprop": lambda p: get_optimizer("rmsprop", [p], lr=0.01, alpha=alpha),
+              "adam": lambda p: get_optimizer("adam", [p], lr=0.01, betas=(b1, b2))}
+    k = torch.arange(steps - 1, -1, -1, dtype=torch.float64)  # T - t for t = 1 .. T
+    closed = {("momentum", "momentum_buffer"): (mu**k) @ grads,
+              ("adagrad", "sum"): grads.pow(2).sum(0),
+              ("rmsprop", "square_avg"): ((1 - alpha) * alpha**k) @ grads.pow(2),
+              ("adam", "exp_avg"): ((1 - b1) * b1**k) @ grads,
+              ("adam", "exp_avg_sq"): ((1 - b2) * b2**k) @ grads.pow(2)}
+    rows = []
+    for name, make in makers.items():
+        p = torch.zeros(size, dtype=torch.float64, requires_grad=True)
+        opt = make(p)
+        for gt in grads:
+            p.grad = gt.clone()
+            opt.step()
+        for (opt_name, key), expected in closed.items():
+            if opt_name == name:
+                rows.append({"optimizer": name, "state": key, "steps": steps,
+                             "max_abs_diff": float((opt.state[p][key] - expected).abs().max()),
+                             "weight_newest": float({"momentum_buffer": 1.0, "sum": 1.0, "square_avg": 1 - alpha,
+                                                     "exp_avg": 1 - b1, "exp_avg_sq": 1 - b2}[key]),
+                             "weight_oldest": float({"momentum_buffer": mu ** (steps - 1), "sum": 1.0,
+                                                     "square_avg": (1 - alpha) * alpha ** (steps - 1),
+                                                     "exp_avg": (1 - b1) * b1 ** (steps - 1),
+                                                     "exp_avg_sq": (1 - b2) * b2 ** (steps - 1)}[key])})
+    lag = torch.arange(steps, dtype=torch.float64)
+    weights = {"momentum v (μ^k)": (mu**lag).tolist(), "adagrad h (1)": [1.0] * steps,
+               "rmsprop h ((1-α)α^k)": ((1 - alpha) * alpha**lag).tolist(),
+               "adam m ((1-β1)β1^k)": ((1 - b1) * b1**lag).tolist(),
+               "running mean (1/N)": [1.0 / steps] * steps}
+    x, c, worst = grads[:, 0], torch.zeros((), dtype=torch.float64), 0.0
+    for n in range(1, steps + 1):
+        a = (n - 1) / n
+        c = a * c + (1 - a) * x[n - 1]
+        worst = max(worst, float((c - x[:n].mean()).abs()))
+    return UnrollResult(rows, weights, worst)
+
+
+@dataclass
+class NewtonResult:
+    rows: list[dict]          # per method: lr, steps to reach f < tol (None: not within max_steps), final f
+    condition_number: float   # largest / smallest Hessian eigenvalue
+    tol: float
+
+
+def newton_study(*, optimizers: tuple[str, ...] = ("sgd", "momentum", "adam"), max_steps: int = 500,
+                 tol: float = 1e-6) -> NewtonResult:
+    """On the ill-conditioned quadratic f = (x² + 20 y²)/2 from (-4.5, 1): Newton's step θ ← θ - H⁻¹ ∇f next to
+    first-order methods at LANDSCAPE_LR["ill_conditioned"]: the steps each needs to bring f below ``tol``."""
+    check_optimizers(optimizers)
+    land = LANDSCAPES["ill_conditioned"]
+    start = torch.tensor(land.start, dtype=torch.float64)
+
+    def f(p):
+        return land.fn(p[0], p[1])
+
+    rows = []
+    p = start.clone()
+    hess = torch.autograd.functional.hessian(f, p)
+    reached, value = None, float(f(p))
+    for step in range(1, max_steps + 1):
+        grad = torch.autograd.functional.jacobian(f, p)
+        p = p - torch.linalg.solve(hess, grad)      # Newton: one step to a quadratic's minimum
+        value = float(f(p))
+        if value < tol:
+            reached = step
+            break
+    rows.append({"method": "newton", "lr": None, "steps_to_tol": reached, "final_value": value})
+    for name in optimizers:
+        lr = LANDSCAPE_LR["ill_conditioned"].get(name, 0.01)
+        w = start.clone().requires_grad_(True)
+        opt = get_optimizer(name, [w], lr=lr)
+        reached = None
+        for step in range(1, max_steps + 1):
+            opt.zero_grad()
+            f(w).backward()
+            opt.step()
+            value = float(f(w.detach()))
+            if value < tol:
+                reached = step
+                break
+        rows.append({"method": name, "lr": lr, "steps_to_tol": reached, "final_value": value})
+    eig = torch.linalg.eigvalsh(hess)
+    return NewtonResult(rows, float(eig.max() / eig.min()), tol)
+
+
 # -------------------------------------------------------------------------------------------------- run
 def run(cfg: Config, out: Path | None = None) -> LabResult:
     cfg = quick_variant(cfg, QUICK)
@@ -456,6 +677,10 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
                                  seed=cfg.seed)
     wilson = wilson_study(optimizers=cfg.optimizers, train=cfg.wilson_train, test=cfg.wilson_test,
                           majority=cfg.wilson_majority, steps=cfg.wilson_steps, seed=cfg.seed)
+    snapshots = snapshot_study(data, cycles=cfg.snapshot_cycles, cycle_epochs=cfg.snapshot_cycle_epochs,
+                               lr=cfg.snapshot_lr, seeds=cfg.seeds, hidden=cfg.hidden, seed=cfg.seed)
+    unroll = unroll_study(steps=cfg.unroll_steps, seed=cfg.seed)
+    newton = newton_study(max_steps=cfg.newton_max_steps)
 
     table = comp.table
     metrics = {"best_test_accuracy": comp.best["test_accuracy_mean"] if comp.best else math.nan,
@@ -469,15 +694,28 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         metrics[f"wilson_{r['optimizer']}_train_error"] = r["train_error"]
         metrics[f"wilson_{r['optimizer']}_test_error"] = r["test_error"]
     metrics["wilson_minority_share_test"] = wilson.minority
+    metrics.update(snapshots.summary)  # snapshot_ensemble_accuracy, snapshot_single_accuracy, independent_...
+    metrics["unroll_max_abs_diff"] = unroll.max_abs_diff
+    metrics["running_mean_max_abs_diff"] = unroll.running_mean_max_diff
+    for r in newton.rows:
+        metrics[f"newton_study_{r['method']}_steps"] = r["steps_to_tol"] if r["steps_to_tol"] else math.nan
     result = LabResult(
         lab="optimizers", config=asdict(cfg), metrics=metrics,
         history={**comp.curves, "adam_bias_correction": asdict(bias)},
         tables={"comparison": table, "runs": comp.seed_rows, "lr_sweep": sweep.rows, "landscapes": lands.rows,
-                "wilson": wilson.rows},
+                "wilson": wilson.rows, "unroll": unroll.rows, "newton": newton.rows,
+                "snapshots": snapshots.rows},
         figures={"landscapes": landscape_figure(lands), "lr_sweep": sweep_figure(sweep),
                  "digits_curves": curves_figure(comp), "adam_bias_correction": bias_figure(bias),
-                 "wilson": wilson_figure(wilson)},
-        captions=captions(lands, sweep, comp, bias, wilson), device=str(device))
+                 "wilson": wilson_figure(wilson), "unroll_weights": unroll_figure(unroll),
+                 "newton": newton_figure(newton), "snapshots": snapshot_figure(snapshots)},
+        captions={**captions(lands, sweep, comp, bias, wilson), **unroll_captions(unroll, newton),
+                  "snapshots": f"Mean over {cfg.seeds} seeds: {cfg.snapshot_cycles} cosine-cycle snapshots averaged "
+                               f"{snapshots.summary['snapshot_ensemble_accuracy']:.3f}, one model at the same steps "
+                               f"{snapshots.summary['snapshot_single_accuracy']:.3f}, {cfg.snapshot_cycles} "
+                               f"independent models ({cfg.snapshot_cycles}x the cost) "
+                               f"{snapshots.summary['independent_ensemble_accuracy']:.3f}."},
+        device=str(device))
     return finish(result, out, started)
 
 
@@ -504,7 +742,50 @@ def captions(lands: LandscapeResult, sweep: SweepResult, comp: ComparisonResult,
     }
 
 
+def unroll_captions(unroll: UnrollResult, newton: NewtonResult) -> dict[str, str]:
+    """Captions of the weighted-sum and Newton figures and tables, from this run's numbers."""
+    steps = {r["method"]: r["steps_to_tol"] for r in newton.rows}
+    return {
+        "unroll_weights": f"Weight each optimizer's state puts on the gradient k steps back; the explicit sums equal "
+                          f"the optimizers' buffers to {unroll.max_abs_diff:.1e}.",
+        "unroll": "Each optimizer buffer against its closed-form weighted sum of past gradients.",
+        "newton": f"On (x² + 20y²)/2 (condition number {newton.condition_number:.0f}) Newton reaches f < "
+                  f"{newton.tol:g} in {steps['newton']} step; first-order methods: "
+                  + ", ".join(f"{m} {s if s else 'not'}" for m, s in steps.items() if m != "newton") + " steps.",
+    }
+
+
 # ----------------------------------------------------------------------------------------------- figures
+def unroll_figure(result: UnrollResult):
+    """The weight on the gradient k steps back, per optimizer state (log scale)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(6.0, 3.8))
+    for label, w in result.weights.items():
+        ax.plot(range(len(w)), w, marker=".", label=label)
+    ax.set(yscale="log", xlabel="k (steps back)", ylabel="weight on g_(T-k)", title="optimizer state = Σ weight·g")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def newton_figure(result: NewtonResult):
+    """Steps to reach f < tol on the ill-conditioned quadratic, per method (a hatched bar: not reached)."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(5.0, 3.4))
+    cap = max([r["steps_to_tol"] or 0 for r in result.rows] + [1])
+    for i, r in enumerate(result.rows):
+        reached = r["steps_to_tol"] is not None
+        ax.bar(i, r["steps_to_tol"] if reached else cap * 1.2, hatch=None if reached else "//",
+               color="tab:green" if r["method"] == "newton" else "tab:blue")
+    ax.set_xticks(range(len(result.rows)), [r["method"] for r in result.rows])
+    ax.set(yscale="log", ylabel=f"steps to f < {result.tol:g}",
+           title=f"conditioning: κ = {result.condition_number:.0f}")
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
 def landscape_figure(result: LandscapeResult):
     """One contour panel per landscape with every optimizer's path; one shared legend beside the panels."""
     from esc_course.optim.landscapes import landscapes_figure

@@ -15,8 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import labs
-from esc_course import TensorLoader, fit
+from esc_course import TensorLoader, fit, lab
 from esc_course.config import ConfigError, parse_overrides
 from esc_course.device import DeviceError, get_device
 from esc_course.diagnose import BatchError, LabelError, LayerInputError, NonFiniteInputError
@@ -58,8 +57,8 @@ def with_nan(index):
 
 def lab_run(name, *argv):
     """A lab's run with overrides, as `esc-course lab run NAME --quick ...` runs it (without writing files)."""
-    module = labs.load(name)
-    return module.run(labs.make_config(name, list(argv), quick=True))
+    module = lab.load(name)
+    return module.run(lab.make_config(name, list(argv), quick=True))
 
 
 def vgg():
@@ -100,8 +99,8 @@ class Case:
 
 CASES = [
     # --- names: labs, data sets, models, optimizers, activations, schedules, metrics ------------------------------
-    Case("unknown lab", lambda t: labs.get_info("nope"), ValueError, ("'nope'", "valid labs", "xor")),
-    Case("unknown lab (python -m labs)", lambda t: labs.main("nope", []), ValueError, ("'nope'", "valid labs")),
+    Case("unknown lab", lambda t: lab.get_info("nope"), ValueError, ("'nope'", "valid labs", "xor")),
+    Case("unknown lab (python -m labs)", lambda t: lab.main("nope", []), ValueError, ("'nope'", "valid labs")),
     Case("unknown data set", lambda t: __import__("esc_course.data.vision", fromlist=["v"]).vision("imagenet"),
          ValueError, ("'imagenet'", "valid names", "mnist", "cifar10")),
     Case("unknown data set in a lab", lambda t: lab_run("cnn", "--dataset=imagenet"), ValueError,
@@ -132,9 +131,9 @@ CASES = [
          ("'f1'", "valid metrics", "accuracy")),
     Case("unknown corpus", lambda t: __import__("esc_course.data.text", fromlist=["t"]).corpus("french"), ValueError,
          ("'french'", "valid corpora", "english")),
-    Case("unknown setting", lambda t: parse_overrides(labs.load("xor").Config, ["--epochz=3"]), ConfigError,
+    Case("unknown setting", lambda t: parse_overrides(lab.load("xor").Config, ["--epochz=3"]), ConfigError,
          ("--epochz", "valid settings", "--epochs=")),
-    Case("setting of the wrong type", lambda t: parse_overrides(labs.load("xor").Config, ["--epochs=many"]),
+    Case("setting of the wrong type", lambda t: parse_overrides(lab.load("xor").Config, ["--epochs=many"]),
          ConfigError, ("--epochs='many'", "integer")),
     Case("unknown amp mode", lambda t: train(mlp(), *blobs(), amp="fp8"), ValueError, ("amp", "'fp8'", "'bf16'")),
     Case("bad channels_last", lambda t: train(mlp(), *blobs(), channels_last="yes"), ValueError,

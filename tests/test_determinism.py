@@ -6,17 +6,16 @@ import re
 import pytest
 import torch
 
-import labs
-from esc_course import seed
+from esc_course import lab, seed
 
-LABS = list(labs.registry())
+LABS = list(lab.registry())
 TIMING = re.compile(r"(^|_)(seconds|time|ms|per_s|per_second|throughput|speed|wall)(_|$)")  # measured, not computed
 
 
 def run_deterministic(name, out):
-    module = labs.load(name)
+    module = lab.load(name)
     seed.seed_everything(0, deterministic=True)  # the labs' own seed_everything(seed) calls leave it on
-    cfg = labs.make_config(name, ["--device=cpu"], quick=True)
+    cfg = lab.make_config(name, ["--device=cpu"], quick=True)
     module.run(cfg, out=out)
     assert torch.are_deterministic_algorithms_enabled()
     return json.loads((out / "results.json").read_text())

@@ -335,19 +335,24 @@ def test_an_esc_course_checkpoint_gives_its_model_weights(tmp_path):
     assert _same_body(T.backbone("resnet18", weights=tmp_path / "last.safetensors"), source)
 
 
-def test_one_loader_resizes_the_head_only_when_asked(tmp_path):
-    """checkpoint.load_model_state is the one weight loader: with ``head`` a file fine-tuned on other classes loads
-    exactly (the head is resized first); without it the same file is refused with the key and both shapes."""
+def test_one_loader_resizes_the_head_only_when_asked():
+    """checkpoint.load_model_state is the one weight loader: head=... resizes a head of another size (transfer
+    learning), without it the same weights are refused naming the key and both shapes."""
     from esc_course.checkpoint import load_model_state
 
-    tuned = T.replace_head(fresh_resnet(seed=3), 7)
-    state = {k: v.clone() for k, v in tuned.state_dict().items()}
-    model = fresh_resnet(num_classes=4, seed=4)
-    with pytest.raises(CheckpointError, match=r"'fc.weight' is \(7, 512\) in the checkpoint but \(4, 512\)") as err:
-        load_model_state(model, state, "tuned.safetensors")
-    assert err.value.key == "fc.weight" and "tuned.safetensors" in str(err.value)
-    load_model_state(model, state, "tuned.safetensors", head="fc")
-    assert model.fc.out_features == 7 and torch.equal(model.fc.weight, tuned.fc.weight)
-    state["fc.weight"] = torch.zeros(7, 10)
-    with pytest.raises(CheckpointError, match="fc.weight has shape \\(7, 10\\), the model's head takes 512 features"):
-        load_model_state(fresh_resnet(), state, "bad.safetensors", head="fc")
+    def net(classes, width=8):
+        return nn.Sequential(nn.Linear(4, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, classes))
+
+    source = net(5)
+    weights = {k: v for k, v in source.state_dict().items() if not k.endswith("num_batches_tracked")}
+    with pytest.raises(CheckpointError, match=r"'3.weight' is \(5, 8\) in the checkpoint but \(3, 8\)") as err:
+        load_model_state(net(3), weights, "w.safetensors")
+    assert "w.safetensors" in str(err.value) and err.value.key == "3.weight"
+    model = load_model_state(net(3), weights, "w.safetensors", head="3")
+    assert model[3].out_features == 5
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+    with pytest.raises(CheckpointError, match=r"w.safetensors \[3.weight\]: .*head takes 16 features"):
+        load_model_state(net(3, width=16), {**net(5, width=16).state_dict(), "3.weight": torch.zeros(5, 8)},
+                         "w.safetensors", head="3")
+    with pytest.raises(ValueError, match=r"head='2': expected the name of an nn.Linear"):
+        load_model_state(net(3), weights, "w.safetensors", head="2")

@@ -2,6 +2,7 @@
 studies are callable one by one, and the claims the notebook states hold."""
 
 import pytest
+import torch
 
 import labs.week03_cnn as lab
 from esc_course.data.real import DataNotFoundError
@@ -31,7 +32,7 @@ def test_quick_mode_learns_the_digits(quick):
 @pytest.mark.slow
 def test_the_table_shows_conv_compute_and_fc_parameters(quick):
     rows = {r["model"]: r for r in quick.tables["complexity"]}
-    assert {"vgg", "lenet5", "AlexNet", "VGG-16", "ResNet-18"} <= set(rows)
+    assert {"vgg", "lenet5", "AlexNet", "VGG-16", "VGG-19", "GoogLeNet", "NiN", "ResNet-18"} <= set(rows)
     for name in ("AlexNet", "VGG-16"):  # the slides: FC layers hold the parameters, conv layers the compute
         assert rows[name]["fc_params_pct"] > 85 and rows[name]["conv_macs_pct"] > 90
     assert rows["ResNet-18"]["fc_params_pct"] < 5  # global average pooling: one small FC layer
@@ -39,6 +40,18 @@ def test_the_table_shows_conv_compute_and_fc_parameters(quick):
     kinds = {r["kind"] for r in quick.tables["layer_types"]}
     assert {"conv", "fc", "norm"} <= kinds
     assert quick.tables["slide_example"][0] == {"row": 0, "col0": 4.0, "col1": 3.0, "col2": 4.0}
+
+
+def test_the_slides_missing_rows_match_the_slides_table():
+    from esc_course.models.complexity import complexity_table
+
+    rows = {r["model"]: r for r in complexity_table({}, ("VGG-19", "GoogLeNet", "NiN"))}
+    # the slides (002): VGG-19 144 M / 13.9 % conv / 19647 M MACs; NIN 7.6 M / 100 % conv; GoogLeNet 6.9 M / 85.1 %
+    assert rows["VGG-19"]["params_M"] == pytest.approx(143.7, abs=0.1) and rows["VGG-19"]["fc_params_pct"] > 85
+    assert rows["VGG-19"]["macs_M"] == pytest.approx(19647, rel=0.01)
+    assert rows["NiN"]["params_M"] == pytest.approx(7.6, abs=0.05) and rows["NiN"]["conv_params_pct"] == 100
+    assert rows["GoogLeNet"]["params_M"] == pytest.approx(6.6, abs=0.1) and rows["GoogLeNet"]["conv_macs_pct"] > 99
+    assert 80 < rows["GoogLeNet"]["conv_params_pct"] < 90
 
 
 def test_an_image_folder_from_data_dir(tmp_path):
@@ -112,3 +125,21 @@ def test_quick_run_with_out_writes_captions_and_checkpoints(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert set(result.figures) <= set(saved["captions"])
     assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["train-vgg"]
+
+
+def test_pooling_makes_the_features_less_sensitive_to_a_shift(quick):
+    rows = quick.tables["invariance"]
+    assert [r["shift"] for r in rows] == [1, 2, 3]
+    for r in rows:  # each pooling stage changes less than the stage before it, at every shift
+        assert r["conv_change"] > r["max_pooled_change"] > r["global_pooled_change"], r
+    assert rows[0]["agreement"] > rows[-1]["agreement"]      # 3 pixels of an 8-pixel digit: the class changes
+    assert rows[0]["output_change"] < rows[0]["conv_change"]  # after 1 pixel the output moves least
+    m = quick.metrics
+    assert m["shift1_conv_change"] == rows[0]["conv_change"] and 0 <= m["shift3_agreement"] <= 1
+
+
+def test_shift_images_moves_right_and_rejects_bad_shifts():
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    assert lab.shift_images(x, 1)[0, 0, 0].tolist() == [0.0, 0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="pixels=4"):
+        lab.shift_images(x, 4)

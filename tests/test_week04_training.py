@@ -200,3 +200,30 @@ def test_the_claims_the_notebook_states_hold(result):
     for key in ("loss_range", "grad_change_max", "beta"):                 # "bn is smaller" on all three
         assert m[f"bn_mean_{key}"] < m[f"plain_mean_{key}"], key
     assert 0.1 + 0.3 < m["noisy_bn_accuracy"] < m["bn_accuracy"]          # far above chance, behind BN in quick
+
+
+def test_standardized_inputs_train_faster_and_at_larger_learning_rates(result):
+    rows = {(r["inputs"], r["lr"]): r for r in result.tables["input_normalization"]}
+    small = [lr for lr in lab.Config().input_lrs if lr <= 0.03]
+    for lr in small:  # the same network and steps: standardized inputs reach a lower training loss
+        assert rows[("standardized", lr)]["final_train_loss"] < rows[("raw", lr)]["final_train_loss"], lr
+    m = result.metrics
+    assert m["standardized_input_largest_stable_lr"] > m["raw_input_largest_stable_lr"]
+
+
+def test_sigmoid_outputs_give_same_sign_weight_gradients(result):
+    m = result.metrics
+    # dL/dW[i, :] = delta_i * h: one sign per row when the layer's inputs are all positive
+    assert m["sigmoid_raw_second_layer_same_sign"] == 1.0 and m["sigmoid_standardized_second_layer_same_sign"] == 1.0
+    assert m["tanh_standardized_second_layer_same_sign"] < 0.05       # zero-centred outputs: mixed signs
+    assert m["tanh_raw_first_layer_same_sign"] == 1.0                  # raw pixels are all >= 0
+    assert m["tanh_standardized_first_layer_same_sign"] < 0.05
+
+
+def test_batch_norm_gamma_and_beta_learn_the_identity(result):
+    fit = lab.bn_identity_study(steps=200)
+    assert fit.max_error < 0.15 and fit.losses[-1] < 0.01 * fit.losses[0]
+    assert result.metrics["bn_identity_max_error"] == fit.max_error
+    assert [r["target_std"] for r in result.tables["bn_identity"]] == [2.0, 0.5, 4.0]
+    with pytest.raises(ValueError, match="means="):
+        lab.bn_identity_study(means=(1.0,), stds=(1.0, 2.0))

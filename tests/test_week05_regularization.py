@@ -193,3 +193,43 @@ def test_checkpoint_folders_are_named_by_the_experiment(tmp_path):
                      "seed0-lam0.005-penaltyl2"]
     again = lab.penalty_study(data, weight_decay=1e-2, epochs=2, hidden=(16,), checkpoint_dir=tmp_path)
     assert again.rows == first.rows                                             # resumed from the finished runs
+
+
+def test_averaging_predictions_at_test_time(result):
+    """Item 4 of issue 18, and the notebook's claims: an average of stochastic passes beats one stochastic pass in
+    every seed; the Monte-Carlo dropout average mostly agrees with the deterministic (eval-mode) pass."""
+    m = result.metrics
+    for key in ("tta_accuracy", "mc_dropout_accuracy", "single_pass_accuracy"):
+        assert 0.5 < m[key] <= 1.0, key                      # 10 classes: chance is 0.1
+    rows = result.tables["test_time"]
+    assert len(rows) == lab.QUICK["seeds"]
+    for r in rows:
+        assert r["tta_accuracy"] > r["one_augmented_pass_accuracy"], r
+        assert r["mc_dropout_accuracy"] > r["one_dropout_pass_accuracy"], r
+        assert r["mc_agrees_with_single"] > 0.9, r
+    assert abs(m["mc_dropout_accuracy"] - m["single_pass_accuracy"]) < 0.05
+    assert "test_time" in result.figures and "test_time" in result.captions
+
+
+def test_test_time_study_rejects_one_pass():
+    with pytest.raises(ValueError, match="passes"):
+        lab.test_time_study(None, passes=1)
+
+
+def test_lambda_moves_a_classification_boundary_from_overfit_to_underfit(result):
+    """Item 10 of issue 18 (second half), and the notebook's claims: without L2 the polynomial boundary fits the
+    noisy training points and loses on test; the largest lambda underfits (lower train accuracy than the proper one);
+    the validation's lambda has a smaller generalization gap than no penalty and a better test accuracy than both."""
+    m = result.metrics
+    assert m["boundary_smallest_lambda_train_accuracy"] == 1.0
+    small_gap = m["boundary_smallest_lambda_train_accuracy"] - m["boundary_smallest_lambda_test_accuracy"]
+    proper_gap = m["boundary_proper_lambda_train_accuracy"] - m["boundary_proper_lambda_test_accuracy"]
+    assert proper_gap < small_gap
+    assert m["boundary_largest_lambda_train_accuracy"] < m["boundary_proper_lambda_train_accuracy"]
+    assert m["boundary_proper_lambda_test_accuracy"] > max(m["boundary_smallest_lambda_test_accuracy"],
+                                                           m["boundary_largest_lambda_test_accuracy"])
+    norms = [r["theta_norm"] for r in result.tables["boundary_lambda"]]
+    assert norms == sorted(norms, reverse=True)                 # more lambda, smaller weights
+    assert "boundary" in result.figures and "boundary" in result.captions
+    with pytest.raises(ValueError, match="flip"):
+        lab.boundary_study(flip=0.7)

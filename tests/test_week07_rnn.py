@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-import labs
+from esc_course import lab
 from esc_course.config import quick_variant
 from esc_course.data.sequences import ADDING_BASELINE_MSE
 from labs import week07_rnn
@@ -120,7 +120,7 @@ def test_language_model_on_a_user_text_file(tmp_path):
 
 
 def test_command_line_overrides_are_typed():
-    cfg = labs.make_config("rnn", ["--adding_lengths=8,12", "--corpus=korean", "--temperatures=0.2,2"])
+    cfg = lab.make_config("rnn", ["--adding_lengths=8,12", "--corpus=korean", "--temperatures=0.2,2"])
     assert cfg.adding_lengths == (8, 12) and cfg.corpus == "korean" and cfg.temperatures == (0.2, 2.0)
 
 

@@ -152,9 +152,9 @@ def test_bad_settings_are_clear_errors(overrides, match):
 
 
 def test_command_line_overrides_reach_the_config():
-    import labs
+    from esc_course import lab
 
-    cfg = labs.make_config("transfer", ["--backbone=resnet18", "--weights=DEFAULT", "--data-dir=practice",
+    cfg = lab.make_config("transfer", ["--backbone=resnet18", "--weights=DEFAULT", "--data-dir=practice",
                                         "--sizes=10,100", "--widths=8,16"], quick=True)
     assert (cfg.backbone, cfg.weights, cfg.data_dir, cfg.sizes, cfg.widths) == (
         "resnet18", "DEFAULT", "practice", (10, 100), (8, 16))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import labs
+from esc_course import lab
 from esc_course.config import quick_variant
 from esc_course.graphs import karate_club
 from labs import week09_graphs
@@ -123,7 +123,7 @@ def test_the_karate_activation_is_a_setting():
     relu = week09_graphs.karate_gcn_study(club, activation="relu", hidden=16, epochs=30, seeds=1)
     tanh = week09_graphs.karate_gcn_study(club, activation="tanh", hidden=16, epochs=30, seeds=1)
     assert relu.snapshots[30].min() >= 0 and tanh.snapshots[30].min() < 0  # ReLU embeddings are never negative
-    assert labs.make_config("graphs", ["--karate_activation=relu"]).karate_activation == "relu"
+    assert lab.make_config("graphs", ["--karate_activation=relu"]).karate_activation == "relu"
     with pytest.raises(ValueError, match="relu"):
         week09_graphs.karate_gcn_study(club, activation="swishy", epochs=1, seeds=1)
 

@@ -1,7 +1,17 @@
-"""The bundle format, shared by submit (which writes bundles) and verify (which checks them): the member names
-and kinds, the manifest's schema, and ``LabSpec``, what the course tools need of a lab.
+"""The submission bundle's format: its members, the manifest's schema and the checks of both; and ``LabSpec``,
+what the course tools need of a lab.
 
-The course tools never import a lab: the caller (the CLI, through ``esc_course.lab.spec``) passes a ``LabSpec``.
+Shared by ``submit`` (which writes bundles) and ``verify`` (which checks them before anything is trusted), so
+neither imports the other's internals. Layout of a bundle (nothing else is allowed in one):
+
+    manifest.json               who, which lab, when, provenance, the claimed metrics, a SHA-256 per file
+    results.json                the lab run's results.json, as the run wrote it
+    figures/<name>.png          the run's figures
+    notebook/<name>.ipynb       the group's notebook (optional)
+    weights/model.safetensors   the headline model's weights (optional; safetensors only, never a pickle)
+
+The course tools never import a lab, not even through esc_course.lab: the caller (the CLI, with
+``esc_course.lab.spec``) passes a ``LabSpec`` holding the headline metric, its mode and the re-evaluation functions.
 """
 
 from __future__ import annotations

@@ -39,14 +39,14 @@ def reevaluate(lab: Any, config: dict, weights: bytes, data_dir: Path | str | No
     """Load safetensors ``weights`` into ``lab.build_model(config)`` and return ``lab.evaluate_weights``'s metrics
     (``lab``: a LabSpec, or anything with the protocol's two functions)."""
     import torch
-    from safetensors.torch import load as load_safetensors
+    from safetensors import torch as safetensors_torch
 
     from esc_course.checkpoint import CheckpointError, load_model_state
 
     name = getattr(lab, "stem", None) or getattr(lab, "__name__", "the lab")
     if not supports(lab):
         raise ValueError(f"{name} cannot re-evaluate weights: it defines no {' and '.join(PROTOCOL)}")
-    state = load_safetensors(weights)  # tensors only: nothing is unpickled or executed
+    state = safetensors_torch.load(weights)  # tensors only: nothing is unpickled or executed
     model = lab.build_model(dict(config))
     try:
         load_model_state(model, state, "weights/model.safetensors")  # names the missing or mis-shaped keys

@@ -18,7 +18,7 @@ nothing is written to disk and nothing from the bundle is executed, imported or 
     pickle         no pickle files by name (.pt, .pth, .pkl, .ckpt, ...) or by content (pickle, torch.save, npy)
     file_types     only the bundle layout (results.json, figures/*.png, notebook/*.ipynb, weights/*.safetensors),
                    PNGs that are PNGs, safetensors whose header is valid
-    manifest       manifest.json present, bounded, valid JSON, valid schema (esc_course.course.submit)
+    manifest       manifest.json present, bounded, valid JSON, valid schema (esc_course.course.bundle)
     checksums      every member listed in the manifest with the right size and SHA-256, and nothing else
     results        results.json agrees with the manifest (lab, metrics, seed)
 """

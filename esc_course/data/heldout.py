@@ -1,13 +1,18 @@
-"""Held-out data: the organisers' test set for a lab, kept apart from what the students train and tune on.
+"""Held-out data: the organisers' test set for a lab, one safetensors file ``<data_dir>/<lab>.safetensors``.
 
-A held-out set is a safetensors file ``<data_dir>/<lab>.safetensors`` with tensors ``x`` (inputs) and ``y``
-(targets). A lab's ``evaluate_weights(model, config, data_dir)`` reads it with ``load_heldout(data_dir, lab)``;
-``esc-course leaderboard --reevaluate --data DIR`` ranks the bundles on it (esc_course.course.reevaluate).
+    save_heldout("heldout/", "xor", x, y)      # the organisers write it (tensors x: inputs, y: targets)
+    x, y = load_heldout("heldout/", "xor")     # a lab's evaluate_weights reads it (esc-course leaderboard --data)
+
+Tensors only: reading the file unpickles and runs nothing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+def heldout_path(data_dir: Path | str, lab: str) -> Path:
+    return Path(data_dir) / f"{lab}.safetensors"
 
 
 def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
@@ -19,14 +24,14 @@ def save_heldout(data_dir: Path | str, lab: str, x, y) -> Path:
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"x and y must hold the same non-zero number of samples, got {tuple(x.shape)} and "
                          f"{tuple(y.shape)}")
-    return write_bytes(Path(data_dir) / f"{lab}.safetensors", save({"x": x.contiguous(), "y": y.contiguous()}))
+    return write_bytes(heldout_path(data_dir, lab), save({"x": x.contiguous(), "y": y.contiguous()}))
 
 
 def load_heldout(data_dir: Path | str, lab: str):
     """``(x, y)`` from ``data_dir/<lab>.safetensors``; a missing file or tensor is an error naming the path."""
     from safetensors.torch import load_file
 
-    path = Path(data_dir) / f"{lab}.safetensors"
+    path = heldout_path(data_dir, lab)
     if not path.is_file():
         raise FileNotFoundError(f"no held-out data for lab {lab!r}: expected {path} with tensors 'x' and 'y' "
                                 f"(write it with esc_course.data.heldout.save_heldout)")

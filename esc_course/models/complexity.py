@@ -107,7 +107,26 @@ def model_summary(name: str, model: nn.Module, input_shape: Sequence[int]) -> di
     }
 
 
-REFERENCE_MODELS = {"AlexNet": "alexnet", "VGG-16": "vgg16", "ResNet-18": "resnet18"}
+REFERENCE_MODELS = {"AlexNet": "alexnet", "VGG-16": "vgg16", "VGG-19": "vgg19", "GoogLeNet": "googlenet",
+                    "NiN": "nin", "ResNet-18": "resnet18"}
+
+
+def imagenet_nin(num_classes: int = 1000) -> nn.Module:
+    """Network in Network for ImageNet as Lin et al. released it (the Caffe model zoo's NIN-ImageNet): mlpconv
+    blocks 96-11x11/4, 256-5x5, 384-3x3, then 1024-3x3 ending in ``num_classes`` maps and global average pooling.
+    torchvision has no NiN, so the definition is written out here from esc_course's ``mlpconv`` block."""
+    from esc_course.models.cnn import mlpconv
+
+    def block(c_in, c_out, k, stride, pad):
+        conv, *rest = mlpconv(c_in, c_out, k)
+        return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=pad), *rest, nn.ReLU(inplace=True)]
+
+    last = block(384, 1024, 3, 1, 1)
+    last[-2] = nn.Conv2d(1024, num_classes, 1)   # the final 1x1 conv outputs one map per class
+    return nn.Sequential(*block(3, 96, 11, 4, 0), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         *block(96, 256, 5, 1, 2), nn.MaxPool2d(3, 2, ceil_mode=True),
+                         *block(256, 384, 3, 1, 1), nn.MaxPool2d(3, 2, ceil_mode=True), nn.Dropout(0.5),
+                         *last, nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def reference_model(name: str) -> nn.Module:
@@ -117,6 +136,10 @@ def reference_model(name: str) -> nn.Module:
     if name not in REFERENCE_MODELS:
         raise ValueError(f"unknown reference model {name!r}; valid: {', '.join(REFERENCE_MODELS)}")
     with torch.device("meta"):
+        if name == "NiN":
+            return imagenet_nin()
+        if name == "GoogLeNet":  # the auxiliary classifiers train only; the slides' 6.8 M counts without them
+            return tvm.googlenet(weights=None, aux_logits=False, init_weights=False)
         return getattr(tvm, REFERENCE_MODELS[name])(weights=None)
 
 

@@ -159,14 +159,14 @@ def backbone(name: str, weights: str | Path | None = "DEFAULT", *, num_classes: 
             raise ValueError(f"weights must be 'DEFAULT', a weight name, None or a file path, got {weights!r}")
         weights_enum(name, weights)  # a bad name fails here, before anything is built or downloaded
     model = BACKBONES[name](**kwargs)
-    if weights is not None:  # a head of another size is resized to the file's first, so the file loads exactly
+    if weights is not None:
         from esc_course.checkpoint import load_model_state, read_weights
 
         if is_weights_file(weights):
-            state, origin = read_weights(weights), weights
+            load_model_state(model, read_weights(weights), weights, head=head_name(model))
         else:
-            state, origin = pretrained_state(name, weights, download=download), f"{name} weights {weights}"
-        load_model_state(model, state, origin, head=head_name(model))
+            load_model_state(model, pretrained_state(name, weights, download=download), f"{name} {weights}",
+                             head=head_name(model))
     if num_classes is not None:
         replace_head(model, num_classes)
     return model
