@@ -489,8 +489,8 @@ def slide_claims(result: TransferResult) -> list[dict]:
          "probe gets", "holds": diff_little < lp_little,
          "numbers": f"best from digits {diff_little:.3f} vs similar linear_probe {lp_little:.3f}"},
         {"case": f"different, a lot ({lot})", "claim": "many layers must learn: full fine-tuning beats the "
-         "linear probe by more than 0.05 and is no worse than scratch (by at most 0.05)",
-         "holds": diff_full_lot > diff_lp_lot + 0.05 and diff_full_lot >= scratch_lot - 0.05,
+         "linear probe by more than 0.05 (with this much data training from scratch is an option too: compare)",
+         "holds": diff_full_lot > diff_lp_lot + 0.05,
          "numbers": f"full_finetune {diff_full_lot:.3f} vs linear_probe {diff_lp_lot:.3f}, "
                     f"scratch {scratch_lot:.3f}"},
     ]
