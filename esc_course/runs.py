@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esc_course.files import write_text
+from esc_course.files import atomic_write, write_text
 from esc_course.provenance import environment
 
 
@@ -71,7 +71,8 @@ def write_results(result: LabResult, out: Path | str) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, fig in result.figures.items():
-        fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        with atomic_write(out / f"{name}.png") as tmp:  # a report never shows half a PNG
+            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     data = jsonable(result.to_json())
     data["figures"] = [f"{name}.png" for name in result.figures]
     path = out / "results.json"
