@@ -13,6 +13,7 @@ organisers' re-evaluation protocol.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -46,12 +47,15 @@ class Config:
     epochs: int = 1000          # full-batch steps: XOR has 4 points, so one step per epoch
     restarts: int = 10          # random initialisations of the 2-2-1 net, to show how often it gets stuck
     value_steps: int = 500      # gradient-descent steps of the from-scratch Value MLP
+    ua_widths: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # hidden units of the one-hidden-layer nets
+    ua_steps: int = 2000        # full-batch Adam steps of each universal-approximation fit
+    ua_points: int = 100        # points on [-1, 1] the nets are fitted to
     seed: int = 0
     device: str = "auto"
     quick: bool = False         # small, fast variant for CPU CI and weak laptops
 
 
-QUICK = dict(epochs=300, restarts=5, value_steps=150)
+QUICK = dict(epochs=300, restarts=5, value_steps=150, ua_widths=(1, 2, 4, 8, 16, 32, 64), ua_steps=300)
 
 
 def bce_logits(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -222,6 +226,166 @@ def value_mlp_study(*, steps: int = Config.value_steps, hidden: int = 4, lr: flo
     return ValueMLPStudy(correct / len(xs), losses, outputs)
 
 
+# ------------------------------------------------------------------------------ universal approximation
+UA_TARGETS = {
+    "smooth": lambda x: torch.sin(math.pi * x),             # one period of a sine on [-1, 1]
+    "step": lambda x: (x > 0).to(x.dtype),                  # a jump from 0 to 1 at x = 0
+    "high_freq": lambda x: torch.sin(4 * math.pi * x),      # four periods on [-1, 1]
+}
+
+
+@dataclass
+class UniversalStudy:
+    """One-hidden-layer tanh nets of growing width (and one deeper net) fitted to three functions on [-1, 1]."""
+
+    widths: list[int]                         # hidden units of the one-hidden-layer nets
+    x: torch.Tensor                           # (N,) the points fitted
+    targets: dict[str, torch.Tensor]          # function name -> (N,) its values
+    mse: dict[str, list[float]]               # function name -> final mean squared error per width
+    fits: dict[str, torch.Tensor]             # function name -> (len(widths), N) the fitted curves
+    deep_width: int                           # hidden units per layer of the two-hidden-layer net
+    deep_params: int                          # its parameter count (close to the widest shallow net's)
+    deep_mse: dict[str, float]                # function name -> the deeper net's final mean squared error
+    deep_fits: dict[str, torch.Tensor]        # function name -> (N,) its fitted curve
+
+    def params(self, width: int) -> int:
+        """Parameters of the 1-``width``-1 net: w1, b1, w2 (``width`` each) and b2."""
+        return 3 * width + 1
+
+    def mean_mse(self, width: int) -> float:
+        """Final mean squared error at ``width``, averaged over the functions."""
+        i = self.widths.index(width)
+        return sum(m[i] for m in self.mse.values()) / len(self.mse)
+
+    @property
+    def rows(self) -> list[dict]:
+        rows = [{"net": f"1-{w}-1", "params": self.params(w), **{f"mse_{k}": m[i] for k, m in self.mse.items()},
+                 "mse_mean": self.mean_mse(w)} for i, w in enumerate(self.widths)]
+        rows.append({"net": f"1-{self.deep_width}-{self.deep_width}-1", "params": self.deep_params,
+                     **{f"mse_{k}": v for k, v in self.deep_mse.items()},
+                     "mse_mean": sum(self.deep_mse.values()) / len(self.deep_mse)})
+        return rows
+
+
+def _deep_width(params: int) -> int:
+    """Width h of a 1-h-h-1 net (h² + 4h + 1 parameters) closest in size to ``params``."""
+    return min(range(1, 200), key=lambda h: abs(h * h + 4 * h + 1 - params))
+
+
+def universal_study(*, widths: tuple[int, ...] = Config.ua_widths, steps: int = Config.ua_steps,
+                    points: int = Config.ua_points, lr: float = 0.01, seed: int = Config.seed,
+                    functions: tuple[str, ...] = tuple(UA_TARGETS)) -> UniversalStudy:
+    """Fit a 1-w-1 tanh net (y = sum_j w2_j tanh(w1_j x + b1_j) + b2) for every w in ``widths`` to each of the
+    ``functions`` (smooth sin(πx), a step, high-frequency sin(4πx)) at ``points`` evenly spaced x in [-1, 1], with
+    ``steps`` full-batch Adam steps whose size decays linearly from ``lr`` to 0; then a two-hidden-layer 1-h-h-1 net with about as many
+    parameters as the widest one. Measures the final mean squared error of each fit (target units squared).
+
+    First-layer weights and biases start uniform in [-5, 5], so the tanh knees spread over [-1, 1]; output weights
+    uniform in ±1/sqrt(width). All nets of all widths are trained at once as one block-diagonal batch: each has
+    its own parameters and Adam state, so this is the same as training them one by one, only faster."""
+    if not widths or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+        raise ValueError(f"widths={widths!r}: expected one or more positive integers")
+    _check_positive("steps", steps)
+    _check_positive("points", points, least=2)
+    unknown = [f for f in functions if f not in UA_TARGETS]
+    if not functions or unknown:
+        raise ValueError(f"functions={functions!r}: expected names among {', '.join(UA_TARGETS)}")
+    widths = sorted(set(widths))
+    g = torch.Generator().manual_seed(seed)
+    x = torch.linspace(-1, 1, points)
+    ys = torch.stack([UA_TARGETS[f](x) for f in functions])                 # (F, N)
+    nf, total = len(functions), sum(widths)
+
+    def uniform(shape, scale):
+        return ((torch.rand(shape, generator=g) * 2 - 1) * scale).requires_grad_()
+
+    # shallow nets, all widths in one block: hidden unit j belongs to net seg[j]
+    seg = torch.repeat_interleave(torch.arange(len(widths)), torch.tensor(widths))
+    pick = F.one_hot(seg, len(widths)).float()                                # (H, K) sums each net's units
+    w1, b1 = uniform((nf, total), 5.0), uniform((nf, total), 5.0)
+    w2 = uniform((nf, total), 1.0) * (1 / torch.tensor(widths, dtype=torch.float)[seg].sqrt())
+    w2 = w2.detach().requires_grad_()
+    b2 = torch.zeros(nf, len(widths), requires_grad=True)
+    # the deeper net: 1-h-h-1 with about as many parameters as the widest shallow one
+    h = _deep_width(3 * widths[-1] + 1)
+    dw1, db1 = uniform((nf, h), 5.0), uniform((nf, h), 5.0)
+    dw2, db2 = uniform((nf, h, h), math.sqrt(3 / h)), uniform((nf, h), 1.0)
+    dw3, db3 = uniform((nf, h), 1 / math.sqrt(h)), torch.zeros(nf, requires_grad=True)
+
+    def shallow():
+        hid = torch.tanh(x[None, :, None] * w1[:, None, :] + b1[:, None, :])  # (F, N, H)
+        return (hid * w2[:, None, :]) @ pick + b2[:, None, :]                  # (F, N, K)
+
+    def deep():
+        h1 = torch.tanh(x[None, :, None] * dw1[:, None, :] + db1[:, None, :])  # (F, N, h)
+        h2 = torch.tanh(h1 @ dw2 + db2[:, None, :])
+        return (h2 * dw3[:, None, :]).sum(-1) + db3[:, None]                   # (F, N)
+
+    opt = torch.optim.Adam([w1, b1, w2, b2, dw1, db1, dw2, db2, dw3, db3], lr=lr)
+    for step in range(steps):
+        for group in opt.param_groups:  # linear decay to 0: the last steps settle instead of jittering
+            group["lr"] = lr * (1 - step / steps)
+        opt.zero_grad()
+        loss = ((shallow() - ys[:, :, None]) ** 2).mean(1).sum() + ((deep() - ys) ** 2).mean(1).sum()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        fit, dfit = shallow(), deep()
+        mse = ((fit - ys[:, :, None]) ** 2).mean(1)                             # (F, K)
+        dmse = ((dfit - ys) ** 2).mean(1)
+    return UniversalStudy(
+        widths, x, {f: ys[i] for i, f in enumerate(functions)}, {f: mse[i].tolist() for i, f in enumerate(functions)},
+        {f: fit[i].T.contiguous() for i, f in enumerate(functions)}, h, h * h + 4 * h + 1,
+        {f: float(dmse[i]) for i, f in enumerate(functions)}, {f: dfit[i] for i, f in enumerate(functions)})
+
+
+# ------------------------------------------------------------------- backprop through a matrix layer
+@dataclass
+class AffineBackwardStudy:
+    """The affine layer Y = X W + b's backward by hand against autograd."""
+
+    rows: list[dict]                          # gradient, formula, shape, max_abs_diff (float64)
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max(r["max_abs_diff"] for r in self.rows)
+
+
+def affine_backward_study(*, batch: int = 4, n_in: int = 3, n_out: int = 2, seed: int = Config.seed
+                          ) -> AffineBackwardStudy:
+    """Y = X W + b with X (``batch``, ``n_in``), W (``n_in``, ``n_out``), b (``n_out``,), float64, and the loss
+    L = sum(Y * G) for a random upstream gradient G = dL/dY. The backward by hand, dL/dX = G W^T, dL/dW = X^T G,
+    dL/db = G summed over the batch, against torch.autograd; measures the largest absolute difference of each."""
+    for name, v in (("batch", batch), ("n_in", n_in), ("n_out", n_out)):
+        _check_positive(name, v)
+    g = torch.Generator().manual_seed(seed)
+    X, W, b = (torch.randn(*s, generator=g, dtype=torch.float64, requires_grad=True)
+               for s in ((batch, n_in), (n_in, n_out), (n_out,)))
+    G = torch.randn(batch, n_out, generator=g, dtype=torch.float64)
+    ((X @ W + b) * G).sum().backward()
+    by_hand = {"dL/dX": (G @ W.detach().T, "G W^T", X.grad), "dL/dW": (X.detach().T @ G, "X^T G", W.grad),
+               "dL/db": (G.sum(0), "sum over the batch of G", b.grad)}
+    return AffineBackwardStudy([{"gradient": k, "formula": f, "shape": tuple(mine.shape),
+                                 "max_abs_diff": float((mine - auto).abs().max())}
+                                for k, (mine, f, auto) in by_hand.items()])
+
+
+def gate_study(*, a: float = 3.0, b: float = -4.0, upstream: float = 2.0) -> list[dict]:
+    """The three gate patterns on the Value engine: out = a + b, a * b and max(a, b), each given the upstream
+    gradient ``upstream``; returns each gate's output and the gradients it sends to a and b, and its pattern
+    (add: distributor, multiply: swapper, max: router)."""
+    rows = []
+    for gate, pattern, op in (("add", "distributor: both get the upstream gradient", lambda u, v: u + v),
+                              ("multiply", "swapper: each gets upstream x the other input", lambda u, v: u * v),
+                              ("max", "router: the larger input gets it all", lambda u, v: u.max(v))):
+        va, vb = Value(a), Value(b)
+        out = op(va, vb) * upstream  # the factor makes the upstream gradient of op's output `upstream`
+        out.backward()
+        rows.append({"gate": gate, "a": a, "b": b, "output": out.data / upstream, "upstream": upstream,
+                     "grad_a": va.grad, "grad_b": vb.grad, "pattern": pattern})
+    return rows
+
+
 # -------------------------------------------------------------------------------------------------- run
 def run(cfg: Config, out: Path | None = None) -> LabResult:
     cfg = quick_variant(cfg, QUICK)
@@ -237,6 +401,9 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     restarts = restart_study(x, y, restarts=cfg.restarts, seed=cfg.seed, **train)
     grads = backprop_example()
     value = value_mlp_study(steps=cfg.value_steps, seed=cfg.seed)
+    universal = universal_study(widths=cfg.ua_widths, steps=cfg.ua_steps, points=cfg.ua_points, seed=cfg.seed)
+    affine = affine_backward_study(seed=cfg.seed)
+    gates = gate_study()
 
     metrics = {
         "perceptron_accuracy": models.row("perceptron")["accuracy"],
@@ -246,27 +413,49 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         "value_mlp_accuracy": value.accuracy,
         "value_mlp_final_loss": value.final_loss,
         **{f"backprop_{k}": v for k, v in grads.items()},
+        **{f"universal_mse_w{w}": universal.mean_mse(w) for w in universal.widths},
+        **{f"universal_mse_{f}_w{w}": m[i] for f, m in universal.mse.items() for i, w in enumerate(universal.widths)},
+        **{f"universal_deep_mse_{f}": v for f, v in universal.deep_mse.items()},
+        "affine_backward_max_abs_diff": affine.max_abs_diff,
+        **{f"gate_{r['gate']}_grad_{k}": r[f"grad_{k}"] for r in gates for k in "ab"},
     }
     histories = {**models.histories, "value_mlp": {"epoch": list(range(1, len(value.losses) + 1)),
                                                    "train_loss": value.losses}}
     result = LabResult(
         lab="xor", config=asdict(cfg), metrics=metrics, history=histories,
-        tables={"models": models.rows, "mlp_2_2_1_restarts": restarts.rows, "backprop_example": [grads]},
+        tables={"models": models.rows, "mlp_2_2_1_restarts": restarts.rows, "backprop_example": [grads],
+                "universal_approximation": universal.rows, "affine_backward": affine.rows, "gates": gates},
         figures={"decision_boundaries": decision_boundary_figure(models),
                  "loss_curves": loss_curve_figure(models, value),
                  "restart_losses": restart_figure(restarts),
-                 "activations": activations_figure()},
-        captions=captions(models, restarts, value), device=str(device))
+                 "activations": activations_figure(),
+                 "universal_error": universal_error_figure(universal),
+                 "universal_fits": universal_fits_figure(universal)},
+        captions=captions(models, restarts, value, universal, affine, gates), device=str(device))
     result = finish(result, out, started)
     if out is not None:  # the headline model's weights, for `esc-course submit` and re-evaluation
         save_weights(models.models[models.wide], Path(out) / "model.safetensors")
     return result
 
 
-def captions(models: ModelStudy, restarts: RestartStudy, value: ValueMLPStudy) -> dict[str, str]:
+def captions(models: ModelStudy, restarts: RestartStudy, value: ValueMLPStudy, universal: UniversalStudy,
+             affine: AffineBackwardStudy, gates: list[dict]) -> dict[str, str]:
     """One sentence per figure and main table, from this run's numbers."""
     p, wide = models.row("perceptron"), models.row(models.wide)
+    lo, hi = universal.widths[0], universal.widths[-1]
+    ua = (f"mean squared error averaged over the functions {universal.mean_mse(lo):.2g} at width {lo}, "
+          f"{universal.mean_mse(hi):.2g} at width {hi}")
     return {
+        "universal_error": f"One-hidden-layer tanh nets fitted to a smooth function, a step and sin(4πx): {ua}; the "
+                           f"1-{universal.deep_width}-{universal.deep_width}-1 net has {universal.deep_params} "
+                           "parameters.",
+        "universal_fits": f"The fitted curves of widths {', '.join(map(str, universal.widths))} against each target, "
+                          "and the deeper net's.",
+        "universal_approximation": f"Final mean squared error per width and function: {ua}.",
+        "affine_backward": f"The affine layer's backward by hand against autograd: largest difference "
+                           f"{affine.max_abs_diff:.1e}.",
+        "gates": "Add distributes the upstream gradient, multiply swaps the inputs, max routes it to the larger: "
+                 + "; ".join(f"{r['gate']} sends ({r['grad_a']:g}, {r['grad_b']:g})" for r in gates) + ".",
         "decision_boundaries": f"Decision boundaries: the perceptron's is one straight line ({p['points_right']} of "
                                f"4 points right), the {models.wide} one bends around the points "
                                f"({wide['points_right']} of 4).",
@@ -342,6 +531,48 @@ def value_mlp_figure(result: ValueMLPStudy):
     ax.set(yscale="log", xlabel="gradient-descent step", ylabel="MSE (targets -1/+1)",
            title=f"Value MLP: {result.accuracy:.0%} of the 4 points right")
     ax.grid(alpha=0.3)
+    return fig
+
+
+def universal_error_figure(result: UniversalStudy):
+    """Final mean squared error against width (log-log), one line per function; the deeper net as a marker at
+    its parameter count's width."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(6.0, 3.8))
+    for name, mse in result.mse.items():
+        line, = ax.plot(result.widths, mse, marker="o", label=f"{name} (1 hidden layer)")
+        ax.plot([result.widths[-1]], [result.deep_mse[name]], marker="*", ms=13, ls="none", color=line.get_color(),
+                label=f"{name}: 1-{result.deep_width}-{result.deep_width}-1 ({result.deep_params} params)")
+    ax.set(xscale="log", yscale="log", xlabel="hidden units (width)", ylabel="final MSE",
+           title="universal approximation: error against width")
+    ax.set_xscale("log", base=2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def universal_fits_figure(result: UniversalStudy, widths: tuple[int, ...] | None = None):
+    """One panel per function: the target (black) and the fitted curves of ``widths`` (default: up to four of the
+    study's widths, the smallest to the largest), and the deeper net's (dashed)."""
+    from esc_course.viz import new_figure
+
+    if widths is None:
+        step = max(1, (len(result.widths) - 1) // 3)
+        widths = tuple(result.widths[::step][:3]) + (result.widths[-1],)
+    missing = [w for w in widths if w not in result.widths]
+    if missing:
+        raise ValueError(f"widths={widths!r}: this study fitted the widths {result.widths}")
+    fig, axes = new_figure(len(result.targets))
+    for ax, (name, target) in zip(axes, result.targets.items()):
+        ax.plot(result.x, target, color="black", lw=2.5, alpha=0.35, label="target")
+        for w in dict.fromkeys(widths):
+            ax.plot(result.x, result.fits[name][result.widths.index(w)], lw=1.2, label=f"width {w}")
+        ax.plot(result.x, result.deep_fits[name], "--", color="black", lw=1.0,
+                label=f"1-{result.deep_width}-{result.deep_width}-1")
+        ax.set(xlabel="x", ylabel="y", title=name)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 

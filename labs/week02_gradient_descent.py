@@ -27,7 +27,7 @@ from esc_course.config import quick_variant
 from esc_course.data import TensorLoader
 from esc_course.device import get_device
 from esc_course.optim import get_optimizer
-from esc_course.optim.landscapes import LANDSCAPES, trajectory, values
+from esc_course.optim.landscapes import LANDSCAPES, MULTI_MINIMA, trajectory, values
 from esc_course.runs import LabResult, finish
 from esc_course.seed import seed_everything
 from esc_course.train import evaluate, fit
@@ -46,12 +46,17 @@ class Config:
     lr: float = 0.03                                  # SGD step size, the same for all three batch sizes
     minibatch: int = 32                               # samples per mini-batch
     epochs: int = 10                                  # passes over the data for mini-batch and stochastic GD
+    convex_starts: int = 20                           # random starts of gradient descent on each landscape
+    convex_steps: int = 2000                          # gradient-descent steps from each start
+    convex_lr: float = 0.005                          # their step size (below 2 / the largest curvature met)
+    minima_tolerance: float = 1e-3                    # end points closer than this (Euclidean) are one minimum
+    hessian_starts: int = 6                           # random initialisations of the tiny 1-2-1 network
     seed: int = 0
     device: str = "auto"
     quick: bool = False                               # small, fast variant for CPU CI and weak laptops
 
 
-QUICK = dict(samples=256, epochs=3)
+QUICK = dict(samples=256, epochs=3, convex_steps=1000)
 
 
 def subfolder(checkpoint_dir: Path | None, name: str) -> Path | None:
@@ -232,6 +237,162 @@ def batch_size_study(x: torch.Tensor, y: torch.Tensor, *, lr: float = Config.lr,
     return BatchSizeStudy(curves, rows, n)
 
 
+# ------------------------------------------------------------------------------ convex vs non-convex
+@dataclass
+class ConvexityStudy:
+    """Gradient descent from many random starts on a convex and on a non-convex function."""
+
+    paths: dict[str, torch.Tensor]            # landscape -> (starts, steps + 1, 2) every path, the start first
+    minima: dict[str, list[dict]]             # landscape -> one row per distinct end point: x, y, f, starts
+    tolerance: float                          # end points closer than this are counted as one minimum
+    max_grad_norm: dict[str, float]           # landscape -> the largest |gradient| at an end point (converged?)
+
+    def distinct_minima(self, name: str) -> int:
+        return len(self.minima[name])
+
+    @property
+    def rows(self) -> list[dict]:
+        return [{"landscape": name, "convex": name == "bowl", "starts": int(p.shape[0]),
+                 "distinct_minima": len(self.minima[name]), "max_grad_norm_at_end": self.max_grad_norm[name],
+                 "tolerance": self.tolerance} for name, p in self.paths.items()]
+
+
+def _distinct(points: torch.Tensor, tolerance: float) -> list[list[int]]:
+    """Group the rows of ``points`` (S, 2): a point joins the first group whose first point is within
+    ``tolerance``; returns the indices of each group."""
+    groups: list[list[int]] = []
+    for i, p in enumerate(points):
+        for g in groups:
+            if float(torch.linalg.vector_norm(points[g[0]] - p)) < tolerance:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def convexity_study(*, starts: int = Config.convex_starts, steps: int = Config.convex_steps,
+                    lr: float = Config.convex_lr, tolerance: float = Config.minima_tolerance,
+                    seed: int = Config.seed) -> ConvexityStudy:
+    """Plain gradient descent (step size ``lr``, ``steps`` steps, float64) from ``starts`` points drawn uniformly in
+    each landscape's plot window, on the convex bowl (x-1)² + 2(y-1)² (window [-0.5, 2.5]²) and on the non-convex
+    Himmelblau function (four minima, window [-5, 5]²). Counts the distinct end points: end points closer than
+    ``tolerance`` (Euclidean distance, in the units of x and y) are one minimum; also the largest gradient norm at
+    an end point, to show the runs converged."""
+    _check_positive("starts", starts)
+    _check_positive("steps", steps)
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr!r}: expected a positive step size")
+    if not (isinstance(tolerance, (int, float)) and tolerance > 0):
+        raise ValueError(f"tolerance={tolerance!r}: expected a positive distance")
+    g = torch.Generator().manual_seed(seed)
+    paths, minima, grad_norm = {}, {}, {}
+    for land in (LANDSCAPES["bowl"], MULTI_MINIMA["himmelblau"]):
+        lo = torch.tensor([land.xlim[0], land.ylim[0]], dtype=torch.float64)
+        hi = torch.tensor([land.xlim[1], land.ylim[1]], dtype=torch.float64)
+        p = lo + (hi - lo) * torch.rand(starts, 2, generator=g, dtype=torch.float64)
+        visited = [p.clone()]
+        for _ in range(steps):  # all starts at once: the function is a sum of independent terms
+            p.requires_grad_(True)
+            (grad,) = torch.autograd.grad(land(p[:, 0], p[:, 1]).sum(), p)
+            p = (p - lr * grad).detach()
+            visited.append(p.clone())
+        p.requires_grad_(True)
+        (grad,) = torch.autograd.grad(land(p[:, 0], p[:, 1]).sum(), p)
+        end = p.detach()
+        grad_norm[land.name] = float(torch.linalg.vector_norm(grad, dim=1).max())
+        paths[land.name] = torch.stack(visited, dim=1)
+        rows = []
+        for group in _distinct(end, tolerance):
+            at = end[group].mean(0)
+            rows.append({"x": float(at[0]), "y": float(at[1]), "f": float(land(at[0], at[1])), "starts": len(group)})
+        minima[land.name] = sorted(rows, key=lambda r: -r["starts"])
+    return ConvexityStudy(paths, minima, float(tolerance), grad_norm)
+
+
+# ------------------------------------------------------- critical points of a tiny network: the Hessian
+TINY_X = torch.linspace(-2, 2, 16, dtype=torch.float64)
+TINY_Y = torch.sin(3 * TINY_X)  # the tiny network's regression target: two tanh units cannot fit it exactly
+
+
+TINY_WEIGHT_DECAY = 1e-2  # keeps every minimum at finite weights (else tanh units sharpen for ever)
+
+
+def tiny_net_loss(theta: torch.Tensor, x: torch.Tensor = TINY_X, y: torch.Tensor = TINY_Y) -> torch.Tensor:
+    """Mean squared error of the 1-2-1 tanh net y = w2 · tanh(w1 x + b1) + b2, with theta = (w1 (2), b1 (2),
+    w2 (2), b2) the 7 parameters, plus TINY_WEIGHT_DECAY / 2 · |theta|²."""
+    w1, b1, w2, b2 = theta[0:2], theta[2:4], theta[4:6], theta[6]
+    mse = ((torch.tanh(x[:, None] * w1 + b1) @ w2 + b2 - y) ** 2).mean()
+    return mse + TINY_WEIGHT_DECAY / 2 * (theta**2).sum()
+
+
+@dataclass
+class HessianStudy:
+    """Critical points the tiny 1-2-1 network reaches from several starts, classified by the Hessian."""
+
+    rows: list[dict]                          # start, loss, grad_norm, min/max eigenvalue, negative, kind
+    eigenvalues: dict[str, list[float]]       # start -> the 7 Hessian eigenvalues, ascending
+
+    def kinds(self) -> dict[str, str]:
+        return {r["start"]: r["kind"] for r in self.rows}
+
+    def row(self, start: str) -> dict:
+        for r in self.rows:
+            if r["start"] == start:
+                return r
+        raise KeyError(f"start={start!r}: this study started from {', '.join(r['start'] for r in self.rows)}")
+
+    def count(self, kind: str) -> int:
+        return sum(r["kind"] == kind for r in self.rows)
+
+    @property
+    def distinct_minimum_losses(self) -> list[float]:
+        """The loss values of the minima reached, those within 1e-6 of each other counted once, ascending."""
+        out: list[float] = []
+        for loss in sorted(r["loss"] for r in self.rows if r["kind"] == "minimum"):
+            if not out or loss - out[-1] > 1e-6:
+                out.append(loss)
+        return out
+
+
+def hessian_study(*, starts: int = Config.hessian_starts, seed: int = Config.seed, tolerance: float = 1e-6
+                  ) -> HessianStudy:
+    """Train the 1-2-1 tanh net (:func:`tiny_net_loss`, fitting sin(3 x) at 16 points on [-2, 2], float64) with
+    L-BFGS to a point where the gradient vanishes, from ``starts`` random initialisations (standard normal), from
+    all zeros (both hidden units dead: gradient descent can never leave the subspace w = 0) and from a symmetric
+    start (the two hidden units identical: they stay identical). At each end point the 7x7 Hessian's eigenvalues:
+    all >= -``tolerance`` is a minimum, one below -``tolerance`` a saddle (a direction downhill)."""
+    _check_positive("starts", starts)
+    g = torch.Generator().manual_seed(seed)
+    inits = {f"random {i}": torch.randn(7, generator=g, dtype=torch.float64) for i in range(starts)}
+    inits["zeros"] = torch.zeros(7, dtype=torch.float64)
+    half = torch.randn(4, generator=g, dtype=torch.float64)
+    inits["symmetric"] = torch.stack([half[0], half[0], half[1], half[1], half[2], half[2], half[3]])
+    rows, eigenvalues = [], {}
+    for name, theta0 in inits.items():
+        theta = theta0.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=300, tolerance_grad=1e-10, tolerance_change=1e-15,
+                                history_size=20, line_search_fn="strong_wolfe")
+
+        def closure(opt=opt, theta=theta):
+            opt.zero_grad()
+            loss = tiny_net_loss(theta)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        end = theta.detach()
+        at = end.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(tiny_net_loss(at), [at])
+        eig = torch.linalg.eigvalsh(torch.autograd.functional.hessian(tiny_net_loss, end))
+        negative = int((eig < -tolerance).sum())
+        eigenvalues[name] = eig.tolist()
+        rows.append({"start": name, "loss": float(tiny_net_loss(end)), "grad_norm": float(grad.norm()),
+                     "min_eigenvalue": float(eig[0]), "max_eigenvalue": float(eig[-1]), "negative": negative,
+                     "kind": "saddle" if negative else "minimum"})
+    return HessianStudy(rows, eigenvalues)
+
+
 # -------------------------------------------------------------------------------------------------- run
 def run(cfg: Config, out: Path | None = None) -> LabResult:
     cfg = quick_variant(cfg, QUICK)
@@ -245,6 +406,9 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     x, y = regression_data(samples=cfg.samples, features=cfg.features, noise=cfg.noise, seed=cfg.seed)
     batches = batch_size_study(x, y, lr=cfg.lr, minibatch=cfg.minibatch, epochs=cfg.epochs, seed=cfg.seed,
                                device=device, checkpoint_dir=ckpt)
+    convexity = convexity_study(starts=cfg.convex_starts, steps=cfg.convex_steps, lr=cfg.convex_lr,
+                                tolerance=cfg.minima_tolerance, seed=cfg.seed)
+    hessian = hessian_study(starts=cfg.hessian_starts, seed=cfg.seed)
 
     decomposition = checks.decomposition
     metrics = {"loss_max_abs_diff_vs_torch": checks.max_abs_diff,
@@ -260,6 +424,13 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
             metrics[f"{r['method']}_{batches.equal_steps_key}"] = r[batches.equal_steps_key]
         metrics[f"{r['method']}_final_loss"] = r["final_loss"]
     metrics["noise_floor"] = cfg.noise**2
+    metrics["convex_distinct_minima"] = float(convexity.distinct_minima("bowl"))
+    metrics["nonconvex_distinct_minima"] = float(convexity.distinct_minima("himmelblau"))
+    metrics["convexity_max_grad_norm_at_end"] = max(convexity.max_grad_norm.values())
+    metrics["tiny_net_saddles"] = float(hessian.count("saddle"))
+    metrics["tiny_net_minima"] = float(hessian.count("minimum"))
+    metrics["tiny_net_distinct_minimum_losses"] = float(len(hessian.distinct_minimum_losses))
+    metrics["tiny_net_zero_start_negative_eigenvalues"] = float(hessian.row("zeros")["negative"])
     history = {f"gd_lr{lr:g}": {"step": list(range(len(p))), "loss": values("bowl", p).tolist()}
                for lr, p in steps.paths.items()}
     history.update({f"regression_{k}": v for k, v in batches.curves.items()})
@@ -267,10 +438,13 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
         lab="gradient_descent", config=asdict(cfg), metrics=metrics, history=history,
         tables={"losses_vs_torch": checks.rows, "cross_entropy_decomposition": [decomposition],
                 "output_activations": activation_examples(), "gradient_descent": steps.rows,
-                "batch_sizes": batches.rows},
+                "batch_sizes": batches.rows, "convexity": convexity.rows,
+                "nonconvex_minima": convexity.minima["himmelblau"], "tiny_net_critical_points": hessian.rows},
         figures={"gd_contours": step_size_contours_figure(steps), "gd_loss": step_size_loss_figure(steps),
-                 "batch_vs_minibatch": batch_size_figure(batches), "loss_functions": loss_functions_figure()},
-        captions=captions(checks, steps, batches, cfg.noise**2), device=str(device))
+                 "batch_vs_minibatch": batch_size_figure(batches), "loss_functions": loss_functions_figure(),
+                 "convexity": convexity_figure(convexity), "tiny_net_hessian": hessian_figure(hessian)},
+        captions={**captions(checks, steps, batches, cfg.noise**2), **convexity_captions(convexity, hessian)},
+        device=str(device))
     return finish(result, out, started)
 
 
@@ -294,7 +468,61 @@ def captions(checks: LossCheckStudy, steps: StepSizeStudy, batches: BatchSizeStu
     }
 
 
+def convexity_captions(convexity: ConvexityStudy, hessian: HessianStudy) -> dict[str, str]:
+    """The sentences of the convex vs non-convex figures and tables, from this run's numbers."""
+    n = convexity.paths["bowl"].shape[0]
+    ends = (f"{n} random starts reach {convexity.distinct_minima('bowl')} distinct minimum on the convex bowl and "
+            f"{convexity.distinct_minima('himmelblau')} on Himmelblau's function (end points within "
+            f"{convexity.tolerance:g} counted as one)")
+    losses_ = ", ".join(f"{v:.3f}" for v in hessian.distinct_minimum_losses)
+    kinds = (f"{hessian.count('minimum')} minima (losses {losses_}) and {hessian.count('saddle')} saddles; the "
+             f"all-zeros start stops at a saddle with {hessian.row('zeros')['negative']} negative eigenvalues")
+    return {
+        "convexity": f"Gradient-descent paths: {ends}.",
+        "tiny_net_hessian": f"Hessian eigenvalues at the critical points the 1-2-1 tanh net reaches: {kinds}.",
+        "nonconvex_minima": "Himmelblau's minima and how many starts ended in each.",
+        "tiny_net_critical_points": f"The tiny network's critical points by start: {kinds}.",
+    }
+
+
 # ---------------------------------------------------------------------------------------------- figures
+def convexity_figure(result: ConvexityStudy):
+    """One contour panel per landscape with every gradient-descent path (start: dot, end: cross)."""
+    from esc_course.optim.landscapes import MULTI_MINIMA, draw
+    from esc_course.viz import new_figure
+
+    fig, axes = new_figure(len(result.paths), size=(4.4, 4.0))
+    for ax, (name, paths) in zip(axes, result.paths.items()):
+        land = LANDSCAPES.get(name) or MULTI_MINIMA[name]
+        draw(ax, land, {}, title=f"{name}: distinct minima {result.distinct_minima(name)}")
+        for path in paths:
+            ax.plot(path[:, 0], path[:, 1], lw=0.8, color="tab:blue", alpha=0.7)
+            ax.plot(path[0, 0], path[0, 1], "o", ms=3, color="tab:blue")
+        for m in result.minima[name]:
+            ax.plot(m["x"], m["y"], "X", ms=10, color="tab:red", mec="white")
+            ax.annotate(f"{m['starts']}", (m["x"], m["y"]), textcoords="offset points", xytext=(6, 6),
+                        color="tab:red", fontsize=9)
+        ax.set(xlim=land.xlim, ylim=land.ylim)
+    return fig
+
+
+def hessian_figure(result: HessianStudy):
+    """The Hessian's 7 eigenvalues at each critical point (symmetric log scale), negative ones red."""
+    from esc_course.viz import new_figure
+
+    fig, (ax,) = new_figure(size=(6.4, 3.8))
+    for i, eig in enumerate(result.eigenvalues.values()):
+        ax.scatter([i] * len(eig), eig, c=["tab:red" if e < 0 and abs(e) > 1e-6 else "tab:blue" for e in eig], s=18)
+    ax.axhline(0, color="black", lw=0.8)
+    labels = [f"{r['start']}\n{r['kind']}\nL = {r['loss']:.3f}" for r in result.rows]
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set(yscale="symlog", ylabel="Hessian eigenvalue (symlog)",
+           title=f"1-2-1 tanh net: {result.count('minimum')} minima, {result.count('saddle')} saddles")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def step_size_contours_figure(result: StepSizeStudy):
     """One contour panel per step size with its path and its verdict in the title."""
     from esc_course.optim.landscapes import draw

@@ -16,7 +16,7 @@ def test_slides_example():
 
 
 UNARY = ["tanh", "relu", "sigmoid", "exp"]
-BINARY = ["+", "-", "*", "/"]
+BINARY = ["+", "-", "*", "/", "max"]
 
 
 def random_expression(rng: random.Random, leaves, depth):
@@ -41,6 +41,8 @@ def random_expression(rng: random.Random, leaves, depth):
     (va, ta), (vb, tb) = random_expression(rng, leaves, depth - 1), random_expression(rng, leaves, depth - 1)
     if op == "/":
         return va / (vb * vb + 1.0), ta / (tb * tb + 1.0)
+    if op == "max":
+        return va.max(vb), torch.maximum(ta, tb)
     return {"+": (va + vb, ta + tb), "-": (va - vb, ta - tb), "*": (va * vb, ta * tb)}[op]
 
 
@@ -96,3 +98,16 @@ def test_value_mlp_learns_xor():
     losses = train_value_mlp(model, xs, ys, steps=150, lr=0.2)
     assert losses[-1] < 0.1 * losses[0]
     assert all((model(x).data > 0) == (y > 0) for x, y in zip(xs, ys))
+
+
+@pytest.mark.parametrize(("a", "b"), [(3.0, -4.0), (-1.0, 2.5), (1.5, 1.5), (0.0, 0.0)])
+def test_max_gate_routes_the_gradient_as_torch_does(a, b):
+    """max sends the upstream gradient to the larger input only; a tie splits it (torch.maximum's rule)."""
+    va, vb = Value(a), Value(b)
+    out = va.max(vb) * 2.0  # upstream gradient 2
+    out.backward()
+    ta, tb = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b))
+    (torch.maximum(ta, tb) * 2.0).backward()
+    assert out.data == pytest.approx(2 * max(a, b))
+    assert (va.grad, vb.grad) == (ta.grad.item(), tb.grad.item())
+    assert Value(1.0).max(3).data == 3.0  # a plain number is wrapped

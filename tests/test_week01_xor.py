@@ -72,7 +72,8 @@ def test_the_claims_the_notebook_states_hold():
     assert perceptron["final_loss"] == pytest.approx(math.log(2), abs=1e-3)
     assert result.metrics["mlp_2_2_1_solved_share"] == sum(r["solved"] for r in result.tables["mlp_2_2_1_restarts"]) \
         / len(result.tables["mlp_2_2_1_restarts"])
-    assert set(result.captions) == set(result.figures) | {"models", "mlp_2_2_1_restarts"}
+    assert set(result.captions) == set(result.figures) | {"models", "mlp_2_2_1_restarts", "universal_approximation",
+                                                         "affine_backward", "gates"}
     assert f"{perceptron['points_right']} of 4" in result.captions["models"]
 
     w = torch.randn(5, generator=torch.Generator().manual_seed(0))
@@ -97,3 +98,41 @@ def test_the_claims_the_notebook_states_hold():
     assert curves["sigmoid"][2].max() == pytest.approx(0.25)
     xs, _, d = curves["relu"]
     assert torch.all(d[xs > 0] == 1)
+
+
+@pytest.fixture(scope="module")
+def quick_run():
+    return week01_xor.run(week01_xor.Config(quick=True))
+
+
+def test_universal_approximation_error_falls_as_width_grows(quick_run):
+    """Issue 18 item 2, on the quick run: one hidden layer fits better the wider it is (averaged over a smooth
+    function, a step and sin(4πx)); the smooth function is fitted almost exactly by the widest net."""
+    m, widths = quick_run.metrics, quick_run.config["ua_widths"]
+    mse = [m[f"universal_mse_w{w}"] for w in widths]
+    assert mse[-1] < 0.5 * mse[0]
+    half = len(mse) // 2
+    assert max(mse[half:]) < min(mse[:half])  # every wider net beats every narrower one
+    assert m[f"universal_mse_smooth_w{widths[-1]}"] < 1e-3 < m["universal_mse_smooth_w1"]
+    rows = quick_run.tables["universal_approximation"]
+    deep = rows[-1]
+    assert deep["net"] == "1-12-12-1" and deep["params"] == rows[-2]["params"] == 3 * widths[-1] + 1
+    assert {"universal_error", "universal_fits"} <= set(quick_run.figures)
+
+
+def test_affine_backward_by_hand_and_the_gate_patterns(quick_run):
+    """Issue 18 item 5: dL/dX = G W^T, dL/dW = X^T G, dL/db = sum of G equal autograd's; add distributes, multiply
+    swaps, max routes (a = 3, b = -4, upstream gradient 2)."""
+    m = quick_run.metrics
+    assert m["affine_backward_max_abs_diff"] < 1e-12
+    assert [r["shape"] for r in quick_run.tables["affine_backward"]] == [(4, 3), (3, 2), (2,)]
+    assert (m["gate_add_grad_a"], m["gate_add_grad_b"]) == (2.0, 2.0)
+    assert (m["gate_multiply_grad_a"], m["gate_multiply_grad_b"]) == (2.0 * -4.0, 2.0 * 3.0)
+    assert (m["gate_max_grad_a"], m["gate_max_grad_b"]) == (2.0, 0.0)
+    assert week01_xor.gate_study(a=-1.0, b=5.0)[2]["grad_b"] == 2.0  # the router follows the larger input
+    with pytest.raises(ValueError, match="widths="):
+        week01_xor.universal_study(widths=(0,))
+    with pytest.raises(ValueError, match="functions="):
+        week01_xor.universal_study(functions=("cubic",))
+    with pytest.raises(ValueError, match="n_in=0"):
+        week01_xor.affine_backward_study(n_in=0)

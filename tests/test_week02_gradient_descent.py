@@ -42,7 +42,8 @@ def test_batch_vs_minibatch_vs_stochastic(result):
     assert m[f"batch_loss_after_{n}_steps"] < 1.1 * m["noise_floor"]
     curves = result.history
     assert curves["regression_stochastic"]["steps"][1] == n and curves["regression_batch"]["steps"][1] == 1
-    assert set(result.figures) == {"gd_contours", "gd_loss", "batch_vs_minibatch", "loss_functions"}
+    assert set(result.figures) == {"gd_contours", "gd_loss", "batch_vs_minibatch", "loss_functions", "convexity",
+                                   "tiny_net_hessian"}
 
 
 def test_quick_mode_is_fast(result):
@@ -95,5 +96,47 @@ def test_the_claims_the_notebook_states_hold(result):
                                            torch.tensor([[1.0, 0.0, 0.0]], dtype=torch.float64))
     assert d["label_entropy"] == 0 and d["cross_entropy"] == pytest.approx(d["kl_divergence"])
     assert set(result.captions) == set(result.figures) | {"losses_vs_torch", "cross_entropy_decomposition",
-                                                         "gradient_descent", "batch_sizes"}
+                                                         "gradient_descent", "batch_sizes", "nonconvex_minima",
+                                                         "tiny_net_critical_points"}
     assert "η = 0.6: too large: diverges" in result.captions["gd_contours"]
+
+
+def test_convex_one_minimum_nonconvex_several_and_the_tiny_nets_saddle(result):
+    """Issue 18 item 1, on the quick run: 20 random starts of gradient descent all end in one minimum of the convex
+    bowl (within the stated tolerance) and in more than one of Himmelblau's (the start decides); every run
+    converged (gradient ~0). The 1-2-1 net's all-zeros start is a critical point with negative Hessian eigenvalues
+    (a saddle), the random starts end at minima (no negative eigenvalue), not all of the same loss."""
+    m = result.metrics
+    assert result.config["convex_starts"] >= 20 and result.config["minima_tolerance"] == 1e-3
+    assert m["convex_distinct_minima"] == 1 and m["nonconvex_distinct_minima"] > 1
+    assert m["convexity_max_grad_norm_at_end"] < 1e-3  # |∇f| = 2|x - 1| ... : within 1e-3 of a minimum
+    bowl_end = result.tables["convexity"][0]
+    assert bowl_end["landscape"] == "bowl" and bowl_end["distinct_minima"] == 1
+    assert sum(r["starts"] for r in result.tables["nonconvex_minima"]) == result.config["convex_starts"]
+    assert all(r["f"] < 1e-8 for r in result.tables["nonconvex_minima"])  # each end point is one of the minima
+    rows = {r["start"]: r for r in result.tables["tiny_net_critical_points"]}
+    assert rows["zeros"]["kind"] == "saddle" and rows["zeros"]["negative"] >= 1 and rows["zeros"]["grad_norm"] < 1e-8
+    randoms = [r for name, r in rows.items() if name.startswith("random")]
+    assert all(r["kind"] == "minimum" and r["grad_norm"] < 1e-5 for r in randoms)
+    assert m["tiny_net_distinct_minimum_losses"] > 1 and m["tiny_net_zero_start_negative_eigenvalues"] >= 1
+    with pytest.raises(ValueError, match="tolerance=0"):
+        lab.convexity_study(tolerance=0)
+    with pytest.raises(ValueError, match="starts=0"):
+        lab.hessian_study(starts=0)
+
+
+def test_kl_divergence_is_cross_entropy_minus_entropy_and_not_negative():
+    """The notebook's correction of the slides' KL line: KL(p||q) = H(p, q) - H(p) >= 0, = 0 iff p = q (so KL is
+    H(p, q) only for one-hot p, and "> 0" fails at p = q)."""
+    import torch
+
+    from esc_course import losses
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.softmax(torch.randn(6, 4, generator=g, dtype=torch.float64), -1)
+    q = torch.softmax(torch.randn(6, 4, generator=g, dtype=torch.float64), -1)
+    kl = losses.kl_divergence(p, q, reduction="none")
+    h_pq = -(p * q.log()).sum(-1)
+    assert torch.allclose(kl, h_pq - losses.entropy(p)) and bool((kl > 0).all())
+    assert float(losses.kl_divergence(p, p)) == pytest.approx(0.0, abs=1e-15)
+    assert bool((losses.entropy(p) > 0).all())  # soft p: KL differs from H(p, q)

@@ -192,3 +192,19 @@ def landscapes_figure(paths: Mapping[str, Mapping[str, torch.Tensor]], ncols: in
         else:
             fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 8), fontsize=9)
     return fig
+
+
+# ------------------------------------------------------------------------ a landscape with several minima
+def himmelblau(x, y):
+    """Himmelblau (1972): four minima of value 0 (HIMMELBLAU_MINIMA), a local maximum near (-0.27, -0.92) and
+    four saddles between them: non-convex, so where gradient descent ends depends on where it starts."""
+    return (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2
+
+
+HIMMELBLAU_MINIMA = ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126))
+
+# Kept out of LANDSCAPES (whose every entry week 6 races its optimizers on): landscapes with more than one minimum.
+MULTI_MINIMA: dict[str, Landscape] = {
+    "himmelblau": Landscape("himmelblau", himmelblau, "(x² + y - 11)² + (x + y² - 7)²", (0.0, 0.0),
+                            HIMMELBLAU_MINIMA[0], (-5.0, 5.0), (-5.0, 5.0), log_levels=True),
+}

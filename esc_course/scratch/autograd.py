@@ -12,7 +12,11 @@ import random
 
 
 class Value:
-    """A scalar with a gradient. Supports +, -, *, /, ** (number exponent), tanh, relu, sigmoid, exp, log."""
+    """A scalar with a gradient. Supports +, -, *, /, ** (number exponent), max, tanh, relu, sigmoid, exp, log.
+
+    The three gate patterns of backpropagation: ``+`` distributes the upstream gradient (both inputs get it
+    unchanged), ``*`` swaps (each input gets the upstream gradient times the other input), ``max`` routes (the
+    larger input gets all of it, the smaller none; a tie splits it in halves, as ``torch.maximum`` does)."""
 
     def __init__(self, data: float, _children: tuple[Value, ...] = (), _op: str = "", label: str = ""):
         self.data = float(data)
@@ -52,6 +56,19 @@ class Value:
 
         def _backward():  # d(a^k)/da = k a^(k-1)
             self.grad += exponent * self.data ** (exponent - 1) * out.grad
+
+        out._backward = _backward
+        return out
+
+    def max(self, other) -> Value:
+        """max(self, other): the router gate. d max(a, b)/da = 1 if a > b, 0 if a < b, 1/2 at a tie (as torch)."""
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(max(self.data, other.data), (self, other), "max")
+
+        def _backward():
+            share = 1.0 if self.data > other.data else 0.0 if self.data < other.data else 0.5
+            self.grad += share * out.grad
+            other.grad += (1.0 - share) * out.grad
 
         out._backward = _backward
         return out
