@@ -549,25 +549,34 @@ def input_normalization_study(raw, standardized, *, lrs: tuple[float, ...] = (0.
 def input_normalization_figure(result: InputNormalizationResult):
     """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch at each lr
     (colour = learning rate; solid = standardized, dashed = raw)."""
+    return lr_runs_figure(result, ("raw", "standardized"), "raw vs standardized inputs")
+
+
+def lr_runs_figure(result, names: tuple[str, str], title: str):
+    """Two kinds of run (``names``: dashed, then solid) at each learning rate: the test accuracy against the
+    learning rate (diverged = 0), and every run's training loss per epoch (colour = learning rate).
+    ``result.runs`` maps (name, lr) to a Run; ``result.accuracy(name, lr)`` reads its test accuracy."""
     from matplotlib import colormaps
 
     from esc_course.viz import new_figure
 
     fig, axes = new_figure(2, size=(4.6, 3.4))
     lrs = sorted({lr for _, lr in result.runs})
-    for name, marker in (("raw", "o"), ("standardized", "s")):
+    for name, marker in zip(names, ("o", "s")):
         axes[0].plot(lrs, [0.0 if result.runs[(name, lr)].diverged else result.accuracy(name, lr) for lr in lrs],
                      marker=marker, label=name)
     axes[0].set(xscale="log", xlabel="learning rate", ylabel="test accuracy (diverged = 0)", ylim=(-0.02, 1.02),
-                title="raw vs standardized inputs")
+                title=title)
+    axes[0].set_xticks(lrs, [f"{lr:g}" for lr in lrs])
+    axes[0].minorticks_off()
     axes[0].legend(fontsize=8, loc="lower left")
-    colours = colormaps["tab10"]
+    colours = colormaps["tab10"]   # distinct colours, one per learning rate
     for (name, lr), run in result.runs.items():
         losses = run.history.get("train_loss")
         if losses:
-            axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == "standardized" else "--",
+            axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == names[1] else "--",
                          color=colours(lrs.index(lr) % 10), label=f"{name} lr={lr:g}")
-    axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="learning curves")
+    axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="training loss per run")
     axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -723,31 +732,7 @@ def learning_rate_study(data, *, lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3,
 def learning_rate_figure(result: LearningRateResult):
     """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch of every run
     (colour = learning rate; solid = BN, dashed = plain)."""
-    from matplotlib import colormaps
-
-    from esc_course.viz import new_figure
-
-    fig, axes = new_figure(2, size=(4.6, 3.4))
-    lrs = sorted({lr for _, lr in result.runs})
-    for name, marker in (("plain", "o"), ("bn", "s")):
-        axes[0].plot(lrs, [0.0 if result.runs[(name, lr)].diverged else result.accuracy(name, lr) for lr in lrs],
-                     marker=marker, label=name)
-    axes[0].set(xscale="log", xlabel="learning rate", ylabel="test accuracy (diverged = 0)", ylim=(-0.02, 1.02),
-                title="SmallVGG: accuracy vs learning rate")
-    axes[0].set_xticks(lrs, [f"{lr:g}" for lr in lrs])
-    axes[0].minorticks_off()
-    axes[0].legend(fontsize=8, loc="lower left")
-    colours = colormaps["tab10"]   # distinct colours, one per learning rate
-    for (name, lr), run in result.runs.items():
-        losses = run.history.get("train_loss")
-        if losses:
-            axes[1].plot(range(1, len(losses) + 1), losses, ls="-" if name == "bn" else "--",
-                         color=colours(lrs.index(lr) % 10), label=f"{name} lr={lr:g}")
-    axes[1].set(xlabel="epoch", ylabel="train loss", yscale="log", title="training loss per run")
-    axes[1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    for ax in axes:
-        ax.grid(alpha=0.3)
-    return fig
+    return lr_runs_figure(result, ("plain", "bn"), "SmallVGG: accuracy vs learning rate")
 
 
 @dataclass
