@@ -27,7 +27,7 @@ test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check esc_course labs tests bench
+	$(BIN)/ruff check esc_course labs tests bench tools
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
