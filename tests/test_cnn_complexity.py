@@ -72,4 +72,4 @@ def test_complexity_table_lists_own_and_reference_models():
     assert [r["model"] for r in rows] == ["tiny", "AlexNet"]
     assert rows[0]["fc_params_pct"] == 100
     with pytest.raises(ValueError, match="valid: AlexNet"):
-        reference_model("GoogLeNet")
+        reference_model("NoSuchNet")

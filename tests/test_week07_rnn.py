@@ -146,8 +146,10 @@ def test_each_experiment_checkpoints_into_its_own_named_folder(quick):
     _, out = quick
     folders = {p.name for p in (out / "checkpoints").iterdir()}
     (length,) = week07_rnn.QUICK["adding_lengths"]
-    assert {f"adding-T{length}-rnn", f"adding-T{length}-lstm", "clip-no_clipping", "clip-clip_1", "sine-gru",
-            "char-lm"} <= folders
+    # the unclipped run turns NaN in its second epoch, before fit's first throttled checkpoint is due and a NaN
+    # state is never written: it leaves no folder
+    assert {f"adding-T{length}-rnn", f"adding-T{length}-lstm", "clip-clip_1", "sine-gru", "char-lm"} <= folders
+    assert "clip-no_clipping" not in folders
     assert all((out / "checkpoints" / f / "last.safetensors").is_file() for f in folders if f != "clip-no_clipping")
 
 
