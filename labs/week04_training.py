@@ -513,21 +513,28 @@ def norm_figure(result: NormResult):
 # ---- input normalization and zero-centred activations -------------------------------------------------------
 
 @dataclass
-class InputNormalizationResult:
-    rows: list[dict]                    # per (inputs, lr): test accuracy, final train loss, diverged
-    runs: dict[tuple[str, float], Run]  # ("raw" | "standardized", lr) -> its run
+class LrSweep:
+    """Two kinds of run at each learning rate (raw vs standardized inputs; plain vs BN networks)."""
 
-    def accuracy(self, inputs: str, lr: float) -> float:
-        return number(self.runs[(inputs, lr)].test_accuracy)
+    rows: list[dict]                    # per (kind, lr): test accuracy, final train loss, diverged
+    runs: dict[tuple[str, float], Run]  # (kind, lr) -> its run
 
-    def largest_stable_lr(self, inputs: str) -> float:
-        """The largest learning rate whose run did not diverge and reached 90 % of the inputs' best accuracy."""
-        return LearningRateResult.largest_good_lr(self, inputs)  # type: ignore[arg-type]
+    def accuracy(self, kind: str, lr: float) -> float:
+        """Test accuracy; NaN for a run that diverged."""
+        return number(self.runs[(kind, lr)].test_accuracy)
+
+    def largest_good_lr(self, kind: str) -> float:
+        """The largest learning rate whose run did not diverge and reached 90 % of the kind's best accuracy
+        (NaN if all diverged)."""
+        accs = {lr: a for (k, lr), run in self.runs.items() if k == kind
+                and not math.isnan(a := number(run.test_accuracy))}
+        best = max(accs.values(), default=math.nan)
+        return max((lr for lr, a in accs.items() if a >= 0.9 * best), default=math.nan)
 
 
 def input_normalization_study(raw, standardized, *, lrs: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3),
                               depth: int = 3, width: int = 64, epochs: int = 10, seed: int = 0, device=None
-                              ) -> InputNormalizationResult:
+                              ) -> LrSweep:
     """The same tanh MLP (``depth`` hidden layers of ``width``, Xavier init, the same seed) trained by SGD with
     momentum 0.9 on ``raw`` pixels (the digits' intensities scaled to [0, 1]: all >= 0, mean about 0.3) and on
     ``standardized`` ones (zero mean, unit variance per channel), at each step size in ``lrs``. Rows:
@@ -543,10 +550,10 @@ def input_normalization_study(raw, standardized, *, lrs: tuple[float, ...] = (0.
                                  "xavier").to(device)
             run = runs[(name, lr)] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed)
             rows.append({"inputs": name, "lr": lr, **run.row()})
-    return InputNormalizationResult(rows, runs)
+    return LrSweep(rows, runs)
 
 
-def input_normalization_figure(result: InputNormalizationResult):
+def input_normalization_figure(result: LrSweep):
     """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch at each lr
     (colour = learning rate; solid = standardized, dashed = raw)."""
     return lr_runs_figure(result, ("raw", "standardized"), "raw vs standardized inputs")
@@ -692,26 +699,9 @@ def network_name(batch_norm: bool) -> str:
     return "bn" if batch_norm else "plain"
 
 
-@dataclass
-class LearningRateResult:
-    rows: list[dict]                    # per (network, lr): test accuracy, final train loss, diverged
-    runs: dict[tuple[str, float], Run]  # ("plain" | "bn", lr) -> its run
-
-    def accuracy(self, network: str, lr: float) -> float:
-        """Test accuracy; NaN for a run that diverged."""
-        return number(self.runs[(network, lr)].test_accuracy)
-
-    def largest_good_lr(self, network: str) -> float:
-        """The largest learning rate whose accuracy reaches 90 % of the network's best (NaN if all diverged)."""
-        accs = {lr: a for (n, lr), run in self.runs.items() if n == network
-                and not math.isnan(a := number(run.test_accuracy))}
-        best = max(accs.values(), default=math.nan)
-        return max((lr for lr, a in accs.items() if a >= 0.9 * best), default=math.nan)
-
-
 def learning_rate_study(data, *, lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0),
                         widths: tuple[int, ...] = (16, 32, 64), epochs: int = 15, seed: int = 0, device=None,
-                        checkpoint_dir: Path | None = None) -> LearningRateResult:
+                        checkpoint_dir: Path | None = None) -> LrSweep:
     """SmallVGG without (``plain``) and with BN (``bn``) at each SGD step size in ``lrs`` (momentum 0.9, He init).
     Rows: test_accuracy (share; None if diverged), final_train_loss (nats), diverged. Checkpoints:
     ``checkpoint_dir / "lr-<network>-<lr>"``."""
@@ -726,10 +716,10 @@ def learning_rate_study(data, *, lrs: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3,
             run = runs[(name, lr)] = train(model, data, lr=lr, epochs=epochs, device=device, seed=seed,
                                            checkpoint_dir=_folder(checkpoint_dir, f"lr-{name}-{lr:g}"))
             rows.append({"network": name, "lr": lr, **run.row()})
-    return LearningRateResult(rows, runs)
+    return LrSweep(rows, runs)
 
 
-def learning_rate_figure(result: LearningRateResult):
+def learning_rate_figure(result: LrSweep):
     """Left: test accuracy against the learning rate (diverged = 0). Right: training loss per epoch of every run
     (colour = learning rate; solid = BN, dashed = plain)."""
     return lr_runs_figure(result, ("plain", "bn"), "SmallVGG: accuracy vs learning rate")
@@ -962,7 +952,7 @@ def run(cfg: Config, out: Path | None = None) -> LabResult:
     return finish(result, out, started)
 
 
-def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResult, lrs: LearningRateResult,
+def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResult, lrs: LrSweep,
             land: LandscapeResult, noisy: NoisyBNResult) -> dict[str, float]:
     m = {f"act_{r['activation']}_accuracy": number(r["test_accuracy"]) for r in act.rows}
     for r in init.rows:
@@ -982,10 +972,10 @@ def metrics(cfg: Config, act: ActivationResult, init: InitResult, norm: NormResu
     return m
 
 
-def new_metrics(inputs: InputNormalizationResult, signs: SameSignResult, identity: BNIdentityResult
+def new_metrics(inputs: LrSweep, signs: SameSignResult, identity: BNIdentityResult
                 ) -> dict[str, float]:
     """The metrics of issue 18's input-normalization, same-sign and BN-identity studies."""
-    m = {f"{name}_input_largest_stable_lr": inputs.largest_stable_lr(name) for name in ("raw", "standardized")}
+    m = {f"{name}_input_largest_stable_lr": inputs.largest_good_lr(name) for name in ("raw", "standardized")}
     for r in signs.rows:
         key = f"{r['activation']}_{r['inputs']}"
         m[f"{key}_first_layer_same_sign"] = r["first_layer_same_sign"]

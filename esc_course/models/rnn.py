@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from esc_course.models.sampling import check_sampling, next_id
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}  # weight blocks per layer: W = (GATES * H, in) and (GATES * H, H)
 
@@ -197,10 +199,7 @@ class CharLM(nn.Module):
             raise ValueError("this CharLM was built from a number of token ids, not a CharVocab: it cannot sample text")
         if not prompt:
             raise ValueError("prompt must hold at least one character to start from")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer (characters to generate), got {n!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 = always the most likely character), got {temperature}")
+        check_sampling(n, temperature, "characters")
         was_training = self.training
         self.eval()
         try:
@@ -208,14 +207,9 @@ class CharLM(nn.Module):
             logits, state = self.step(self.vocab.encode(prompt).to(device)[None], None)
             out = []
             for _ in range(n):
-                last = logits[0, -1]
-                if temperature == 0:
-                    nxt = last.argmax()
-                else:
-                    probs = torch.softmax(last.float() / temperature, dim=-1).cpu()
-                    nxt = torch.multinomial(probs, 1, generator=generator)[0]
+                nxt = next_id(logits[0, -1], temperature, generator)
                 out.append(int(nxt))
-                logits, state = self.step(nxt.view(1, 1).to(device), state)
+                logits, state = self.step(nxt.view(1, 1), state)
         finally:
             self.train(was_training)
         return prompt + self.vocab.decode(out)

@@ -14,6 +14,7 @@ import math
 import torch
 from torch import nn
 
+from esc_course.models.sampling import check_sampling, next_id
 from esc_course.scratch.attention import TransformerBlock
 
 POSITIONS = ("learned", "sinusoidal", "none")
@@ -120,22 +121,14 @@ class TransformerLM(nn.Module):
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """``ids`` (T,) followed by ``n`` sampled ids: each next id from softmax(logits / temperature) of the last
         ``context`` ids (0 = the most likely id)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValueError(f"n must be a non-negative integer (ids to generate), got {n!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0 (0 = always the most likely id), got {temperature}")
+        check_sampling(n, temperature)
         was_training = self.training
         self.eval()
         try:
             out = ids.reshape(-1).to(self.embed.weight.device)
             for _ in range(n):
                 last = self(out[-self.context:][None])[0, -1]                       # (V,)
-                if temperature == 0:
-                    nxt = last.argmax().view(1)
-                else:
-                    probs = torch.softmax(last.float() / temperature, dim=-1).cpu()
-                    nxt = torch.multinomial(probs, 1, generator=generator).to(out.device)
-                out = torch.cat([out, nxt])
+                out = torch.cat([out, next_id(last, temperature, generator)])
             return out
         finally:
             self.train(was_training)
